@@ -1,0 +1,205 @@
+"""Quarter parameters: ``params/defaults.yaml`` merged with ``params/<QUARTER>.yaml``, then validated.
+
+Every key is declared below; an unknown key, a wrong type or a bad quarter string raises
+:class:`ParamsError` naming the file and the key. YAML is read with a loader that keeps YAML 1.1's
+surprises out: ``NO``/``yes``/``on``/``off`` stay strings (only ``true``/``false`` are booleans),
+dates stay strings, and string fields refuse numbers (so ``1.10`` can't silently become ``1.1``).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kit import config
+from kit.quarter import Quarter
+
+
+class ParamsError(ValueError):
+    """A parameters file is invalid; the message names the file and the key."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's yes/no/on/off booleans and without implicit dates."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Channel(_Model):
+    name: str
+    paid: bool
+    target_roas: float | None = Field(default=None, gt=0)
+
+
+class Targets(_Model):
+    gmv: float | None = Field(default=None, gt=0, description="quarter GMV target, yuan")
+    repurchase_rate: float | None = Field(default=None, ge=0, le=1)
+    new_customers: int | None = Field(default=None, gt=0)
+    conversion_rate: float | None = Field(default=None, ge=0, le=1)
+
+
+class ABParams(_Model):
+    experiments: list[str] = []
+    primary_metric: str = "ctr"
+    guardrails: list[str] = []
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    correction: Literal["none", "bonferroni", "holm", "hochberg", "bh", "by"] = "holm"
+    srm_threshold: float = Field(default=0.001, gt=0, lt=1)
+    pre_window_days: int = Field(default=14, gt=0)
+
+
+class FunnelParams(_Model):
+    steps: list[str] = ["home_view", "pdp_view", "add_to_cart", "checkout", "pay"]
+    window: str = "1D"
+    attempt: Literal["best", "first", "totals"] = "best"
+    breakdowns: list[str] = []
+
+
+class PromoParams(_Model):
+    promotions: list[str] = []
+    post_days: int = Field(default=14, ge=0)
+    gap_days: int = Field(default=0, ge=0)
+    controls: list[str] | None = None
+
+
+class ChannelParams(_Model):
+    lookback: str = "30D"
+    attribution_models: list[str] = ["last", "first", "linear", "time_decay", "position", "markov", "shapley"]
+    half_life_days: float = Field(default=7.0, gt=0)
+    bounds: float = Field(default=0.3, gt=0, lt=1)
+
+
+class Params(_Model):
+    quarter: str
+    timezone: str = config.DEFAULT_TIMEZONE
+    source: str | None = None
+    gmv_basis: Literal["paid", "net_of_refunds"] = "paid"
+    channels: dict[str, Channel]
+    targets: Targets = Targets()
+    ab: ABParams = ABParams()
+    funnel: FunnelParams = FunnelParams()
+    promo: PromoParams = PromoParams()
+    channel: ChannelParams = ChannelParams()
+
+    @field_validator("quarter")
+    @classmethod
+    def _quarter(cls, value: str) -> str:
+        return Quarter(value).label
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Asia/Shanghai')") from error
+        return value
+
+    @property
+    def period(self) -> Quarter:
+        return Quarter(self.quarter)
+
+    @property
+    def paid_channels(self) -> list[str]:
+        return [key for key, channel in self.channels.items() if channel.paid]
+
+    def target_roas(self) -> dict[str, float]:
+        return {key: c.target_roas for key, c in self.channels.items() if c.target_roas is not None}
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read one params file with the strict loader; an empty file is an empty mapping."""
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from error
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _has_path(data: Any, path: tuple) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def validate(data: dict[str, Any], files: list[tuple[Path, dict]]) -> Params:
+    """Validate merged data; errors name the file each offending key came from (last file wins)."""
+    try:
+        return Params.model_validate(data)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors():
+            loc = tuple(item["loc"])
+            origin = next((str(p) for p, raw in reversed(files) if _has_path(raw, loc[:1]) and _has_path(raw, loc)), None)
+            if origin is None:  # a missing key: say where it should be
+                origin = str(files[0][0])
+            key = ".".join(str(part) for part in loc) or "(top level)"
+            value = item.get("input")
+            shown = "" if item["type"] == "missing" else f" (got {value!r})"
+            lines.append(f"{origin}: key '{key}': {item['msg']}{shown}")
+        raise ParamsError("invalid parameters:\n  " + "\n  ".join(lines)) from None
+
+
+def load(quarter: "str | Quarter", params_dir: Path | str | None = None, **overrides: Any) -> Params:
+    """Load ``defaults.yaml`` merged with ``<quarter>.yaml`` (if present) and validate.
+
+    ``overrides`` (e.g. ``source=...``) are applied last, as notebook parameters are.
+    """
+    label = Quarter(quarter).label  # raises a clear error for a bad quarter string
+    folder = Path(params_dir) if params_dir is not None else config.PARAMS_DIR
+    defaults_path = folder / "defaults.yaml"
+    quarter_path = folder / f"{label}.yaml"
+    files = [(defaults_path, read_yaml(defaults_path))]
+    if quarter_path.exists():
+        quarter_data = read_yaml(quarter_path)
+        stated = quarter_data.get("quarter", label)
+        if stated != label:
+            raise ParamsError(f"{quarter_path}: key 'quarter' says {stated!r} but the file is for {label}")
+        files.append((quarter_path, quarter_data))
+    merged: dict[str, Any] = {}
+    for _, raw in files:
+        merged = _merge(merged, raw)
+    merged["quarter"] = label
+    if overrides:
+        files.append((Path("<overrides>"), overrides))
+        merged = _merge(merged, overrides)
+    return validate(merged, files)
+
+
+def defaults(params_dir: Path | str | None = None) -> Params:
+    """The defaults alone, for code that needs the channel list without a quarter."""
+    folder = Path(params_dir) if params_dir is not None else config.PARAMS_DIR
+    path = folder / "defaults.yaml"
+    raw = read_yaml(path)
+    return validate({**raw, "quarter": raw.get("quarter", "2025Q4")}, [(path, raw)])

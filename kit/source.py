@@ -1,0 +1,173 @@
+"""Where the tables live: ``kit.connect(source)`` returns a :class:`Source` of contract-checked Ibis tables.
+
+Accepted sources:
+
+- ``None``: the embedded default, DuckDB over the sample data in ``data/sample``;
+- a folder of files named after the tables: ``orders.parquet``, ``orders.csv`` (or ``.csv.gz``),
+  or a sub-folder ``orders/`` of Parquet parts;
+- a DuckDB database file (``.duckdb``, ``.ddb``, ``.db``), opened read-only;
+- an Ibis connection URL (``postgres://…``, ``duckdb:///path``, ``bigquery://…``);
+- an Ibis backend object you connected yourself (e.g. ``ibis.pyspark.connect(spark)``).
+
+Everything stays in the engine: ``Source.table`` returns an Ibis expression, and analyses
+aggregate it there before anything reaches pandas.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from kit import config
+from kit import params as params_module
+from kit.contract import TABLES, ContractError, check_and_normalise, specs
+from kit.quarter import Quarter
+
+_DB_SUFFIXES = (".duckdb", ".ddb", ".db")
+
+
+class Source:
+    """Contract-checked tables over one Ibis backend.
+
+    Each table is checked once per Source (in the engine) on first use and then cached as a
+    normalised expression: ids are strings, timestamps are naive local time in ``timezone``.
+    """
+
+    def __init__(self, backend: ibis.BaseBackend, *, name: str, files: dict[str, Path] | None = None,
+                 timezone: str = config.DEFAULT_TIMEZONE, channels: list[str] | None = None):
+        self.backend = backend
+        self.name = name
+        self.timezone = timezone
+        self.channels = list(channels) if channels is not None else list(params_module.defaults().channels)
+        self._files = files or {}
+        self._specs = specs(self.channels)
+        self._checked: dict[str, ir.Table] = {}
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r}, backend={self.backend.name}, timezone={self.timezone!r})"
+
+    # -- raw access -------------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        """Contract tables this source has."""
+        if self._files:
+            return [t for t in TABLES if t in self._files]
+        present = set(self.backend.list_tables())
+        return [t for t in TABLES if t in present]
+
+    def raw(self, name: str) -> ir.Table:
+        """The table as stored, unchecked (for inspection; analyses use :meth:`table`)."""
+        if name not in self._specs:
+            raise KeyError(f"'{name}' is not a table of the data contract; tables: {', '.join(TABLES)}")
+        if self._files:
+            if name not in self._files:
+                raise FileNotFoundError(
+                    f"{self.name}: no file for table '{name}' (looked for {name}.parquet, {name}.csv, {name}.csv.gz "
+                    f"or a folder {name}/ of Parquet files); tables found: {', '.join(self.tables()) or 'none'}")
+            return _read_file(self.backend, name, self._files[name])
+        if name not in self.backend.list_tables():
+            raise FileNotFoundError(f"{self.name}: no table '{name}'; tables present: {', '.join(sorted(self.backend.list_tables()))}")
+        return self.backend.table(name)
+
+    # -- checked access ---------------------------------------------------------------------
+    def table(self, name: str, quarter: "str | Quarter | None" = None) -> ir.Table:
+        """The contract-checked table, optionally filtered to a quarter by local date.
+
+        Filtering uses the table's time column (``orders.paid_at``, ``events.ts``, ``ad_spend.date`` …);
+        ``order_items`` follows its orders; ``promotions`` are those overlapping the quarter.
+        """
+        checked = self._checked.get(name)
+        if checked is None:
+            parent = self.table("orders") if name == "order_items" else None
+            checked = check_and_normalise(self.raw(name), self._specs[name], timezone=self.timezone,
+                                          backend=self.backend.name, source_name=self.name, parent=parent)
+            self._checked[name] = checked
+        if quarter is None:
+            return checked
+        return self.between(name, Quarter(quarter).start, Quarter(quarter).end, table=checked)
+
+    def between(self, name: str, start: _dt.date, end: _dt.date, *, table: ir.Table | None = None) -> ir.Table:
+        """Rows whose local date lies in ``[start, end]`` (both inclusive)."""
+        t = table if table is not None else self.table(name)
+        spec = self._specs[name]
+        if name == "order_items":
+            orders = self.between("orders", start, end).select("order_id")
+            return t.semi_join(orders, "order_id")
+        if name == "promotions":
+            return t.filter((t.start <= end) & (t.end >= start))
+        if spec.time_column is None:
+            raise ValueError(f"table '{name}' has no time column to filter by")
+        column = t[spec.time_column]
+        if column.type().is_date():
+            return t.filter(column.between(start, end))
+        lower = _dt.datetime.combine(start, _dt.time())
+        upper = _dt.datetime.combine(end + _dt.timedelta(days=1), _dt.time())
+        return t.filter((column >= lower) & (column < upper))
+
+    def check(self, names: list[str] | None = None) -> dict[str, int]:
+        """Check every (or the named) table; returns row counts. Raises on the first broken table."""
+        counts = {}
+        for name in names or self.tables():
+            counts[name] = int(self.table(name).count().to_pyarrow().as_py())
+        return counts
+
+
+def _read_file(backend: ibis.BaseBackend, name: str, path: Path) -> ir.Table:
+    if path.is_dir():
+        return backend.read_parquet(str(path / "*.parquet"), table_name=name)
+    if path.suffix == ".parquet":
+        return backend.read_parquet(str(path), table_name=name)
+    # CSVs are read as text so the contract parses every value itself: ids keep leading zeros and
+    # a bad value is reported with its row instead of silently turning the column into text.
+    return backend.read_csv(str(path), table_name=name, all_varchar=True)
+
+
+def _find_files(folder: Path) -> dict[str, Path]:
+    found = {}
+    for name in TABLES:
+        for candidate in (folder / f"{name}.parquet", folder / name, folder / f"{name}.csv", folder / f"{name}.csv.gz"):
+            if candidate.exists() and (candidate.is_file() or any(candidate.glob("*.parquet"))):
+                found[name] = candidate
+                break
+    return found
+
+
+def connect(source: Any = None, *, params: "params_module.Params | None" = None,
+            timezone: str | None = None, channels: list[str] | None = None) -> Source:
+    """Open a data source (see the module docstring for what ``source`` may be).
+
+    ``params`` (from :func:`kit.params.load`) supplies the time zone and the channel list;
+    ``timezone`` / ``channels`` override them.
+    """
+    p = params or params_module.defaults()
+    timezone = timezone or p.timezone
+    channels = channels if channels is not None else list(p.channels)
+    if source is None and p.source:
+        source = p.source
+
+    if isinstance(source, ibis.BaseBackend):
+        return Source(source, name=f"{source.name} backend", timezone=timezone, channels=channels)
+    if source is None:
+        folder = config.SAMPLE_DIR
+        if not _find_files(folder):
+            raise FileNotFoundError(f"the sample data is not in {folder}: generate it with `kit synth` (deterministic, about a minute)")
+        source = folder
+    text = str(source)
+    if "://" in text:
+        return Source(ibis.connect(text), name=text, timezone=timezone, channels=channels)
+    path = Path(text).expanduser()
+    if path.suffix in _DB_SUFFIXES:
+        if not path.exists():
+            raise FileNotFoundError(f"DuckDB file not found: {path}")
+        return Source(ibis.duckdb.connect(str(path), read_only=True), name=str(path), timezone=timezone, channels=channels)
+    if path.is_dir():
+        files = _find_files(path)
+        if not files:
+            raise FileNotFoundError(f"{path}: no contract tables found (expected files like orders.parquet or orders.csv)")
+        return Source(ibis.duckdb.connect(), name=str(path), files=files, timezone=timezone, channels=channels)
+    raise FileNotFoundError(f"cannot open data source {text!r}: not a folder, a DuckDB file or an Ibis URL")
+
+
+__all__ = ["Source", "connect", "ContractError"]
