@@ -326,10 +326,12 @@ def check_and_normalise(
     for col in present:
         value, original = paired[col.name], paired[f"__raw_{col.name}"]
         if not col.nullable:
-            checks.append(({"column": col.name, "rule": "must not be empty (null)"}, original.isnull(), [col.name]))
+            checks.append(({"column": col.name, "rule": "must not be empty (null)"}, original.isnull(), None))
         if col.kind in (MONEY, NUMBER, INTEGER, TIMESTAMP, DATE, BOOL) and _family(schema[col.name]) != col.kind:
+            # show the text as it was in the data, not the NULL it failed to become
+            as_read = [f"__raw_{c.name}" if c.name == col.name else c.name for c in present]
             checks.append(({"column": col.name, "rule": f"cannot be read as {_KIND_WORDS[col.kind]}"},
-                           original.notnull() & value.isnull(), [f"__raw_{col.name}"]))
+                           original.notnull() & value.isnull(), as_read))
     for rule in spec.rules:
         if rule.column in schema:
             checks.append(({"column": rule.column, "rule": rule.text}, rule.broken(paired).fill_null(False), None))
