@@ -285,6 +285,11 @@ def _raise(source_name: str, violations: list[dict]) -> None:
     raise ContractError("\n".join([head, *lines, hint]), violations)
 
 
+def normalise(raw: ir.Table, spec: TableSpec, *, timezone: str, backend: str) -> ir.Table:
+    """The projection that turns a raw table into the contract's types (no checks)."""
+    return raw.select(*[_normalise(c, raw[c.name], timezone, backend).name(c.name) for c in spec.columns if c.name in raw.columns])
+
+
 def check_and_normalise(
     raw: ir.Table,
     spec: TableSpec,
@@ -315,7 +320,7 @@ def check_and_normalise(
     if violations:
         _raise(source_name, violations)
 
-    normalised = raw.select(*[_normalise(c, raw[c.name], timezone, backend).name(c.name) for c in present])
+    normalised = normalise(raw, spec, timezone=timezone, backend=backend)
     # Keep raw text beside the parsed value so unparseable input can be counted and shown.
     paired = raw.select(
         *[_normalise(c, raw[c.name], timezone, backend).name(c.name) for c in present],

@@ -23,7 +23,7 @@ import ibis.expr.types as ir
 
 from kit import config
 from kit import params as params_module
-from kit.contract import TABLES, ContractError, check_and_normalise, specs
+from kit.contract import TABLES, ContractError, check_and_normalise, normalise, specs
 from kit.quarter import Quarter
 
 _DB_SUFFIXES = (".duckdb", ".ddb", ".db")
@@ -45,6 +45,7 @@ class Source:
         self._files = files or {}
         self._specs = specs(self.channels)
         self._checked: dict[str, ir.Table] = {}
+        self._raw: dict[str, ir.Table] = {}
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, backend={self.backend.name}, timezone={self.timezone!r})"
@@ -81,9 +82,10 @@ class Source:
         checked = self._checked.get(name)
         if checked is None:
             parent = self.table("orders") if name == "order_items" else None
-            checked = check_and_normalise(self.raw(name), self._specs[name], timezone=self.timezone,
+            raw = self.raw(name)
+            checked = check_and_normalise(raw, self._specs[name], timezone=self.timezone,
                                           backend=self.backend.name, source_name=self.name, parent=parent)
-            self._checked[name] = checked
+            self._checked[name], self._raw[name] = checked, raw
         if quarter is None:
             return checked
         return self.between(name, Quarter(quarter).start, Quarter(quarter).end, table=checked)
@@ -104,6 +106,17 @@ class Source:
             return t.filter(column.between(start, end))
         lower = _dt.datetime.combine(start, _dt.time())
         upper = _dt.datetime.combine(end + _dt.timedelta(days=1), _dt.time())
+        raw = self._raw.get(name)
+        if raw is not None and raw[spec.time_column].type().is_timestamp() \
+                and raw[spec.time_column].type().timezone is not None:
+            # Filter the stored instants first (a day of slack covers any UTC offset) so the engine
+            # can skip Parquet row groups, then apply the exact local-day bounds.
+            slack = _dt.timedelta(days=1)
+            utc = _dt.timezone.utc
+            coarse = raw.filter(raw[spec.time_column].between(
+                (lower - slack).replace(tzinfo=utc), (upper + slack).replace(tzinfo=utc)))
+            t = normalise(coarse, spec, timezone=self.timezone, backend=self.backend.name)
+            column = t[spec.time_column]
         return t.filter((column >= lower) & (column < upper))
 
     def check(self, names: list[str] | None = None) -> dict[str, int]:
