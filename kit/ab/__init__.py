@@ -1,0 +1,30 @@
+"""Detail-page A/B tests: many arms, ratio metrics, CUPED, multiplicity, peeking and a Bayesian view.
+
+::
+
+    import kit
+    users = kit.ab.user_metrics(src, "pdp_selling_points")          # Ibis table, one row per user
+    kit.ab.srm(users)                                               # sample-ratio mismatch check
+    res = kit.ab.analyze(users, ["ctr", "conversion", "revenue_per_user"], correction="holm")
+    res.to_pandas()                                                 # one row per (metric, arm)
+    kit.ab.sample_size(0.05, target=0.065, arms=31)                 # users per arm, multiplicity included
+
+Per-arm sufficient statistics come from one grouped query in the engine; the statistics
+(Welch, z, delta method, CUPED, mixture sequential tests, Gaussian posterior) run in Python on
+those. See :mod:`kit.ab.stats` for the methods.
+"""
+from __future__ import annotations
+
+from kit.ab import plots
+from kit.ab.analysis import ABResult, analyze
+from kit.ab.metrics import Mean, Metric, Proportion, Ratio, standard_metrics
+from kit.ab.moments import Moments, arm_moments
+from kit.ab.power import PowerResult, mde, sample_size
+from kit.ab.srm import SRMResult, srm
+from kit.ab.users import user_metrics
+from kit.ab.verdict import Verdict, verdict
+
+__all__ = [
+    "ABResult", "Mean", "Metric", "Moments", "PowerResult", "Proportion", "Ratio", "SRMResult", "Verdict",
+    "analyze", "arm_moments", "mde", "plots", "sample_size", "srm", "standard_metrics", "user_metrics", "verdict",
+]

@@ -1,0 +1,143 @@
+"""Per-arm sufficient statistics, computed in the engine by one grouped query.
+
+For the columns the metrics use, each arm returns its user count ``n``, the sums ``Σx`` and the
+cross-products ``Σxᵢxⱼ`` (squares on the diagonal). Means, covariances, delta-method
+variances and CUPED slopes all follow from these in Python; no user-level row reaches pandas.
+Values are cast to float64 in the engine so integer counts cannot overflow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from kit.ab.metrics import PROPORTION, Metric
+
+
+@dataclass
+class Moments:
+    """Sufficient statistics of some arms (any leading batch shape).
+
+    ``n[...]`` users, ``sums[..., k]``, ``cross[..., k, k]`` over ``columns``.
+    """
+
+    columns: tuple[str, ...]
+    n: np.ndarray
+    sums: np.ndarray
+    cross: np.ndarray
+
+    def select(self, columns: tuple[str, ...]) -> "Moments":
+        index = [self.columns.index(c) for c in columns]
+        return Moments(tuple(columns), self.n, self.sums[..., index], self.cross[..., index, :][..., :, index])
+
+    def means(self) -> np.ndarray:
+        return self.sums / self.n[..., None]
+
+    def covariance(self, ddof: int) -> np.ndarray:
+        """Per-user covariance matrix of the columns (``ddof`` 1: sample, 0: maximum likelihood)."""
+        m = self.means()
+        centred = self.cross - self.n[..., None, None] * m[..., :, None] * m[..., None, :]
+        return centred / (self.n - ddof)[..., None, None]
+
+    @classmethod
+    def from_arrays(cls, columns, values: np.ndarray) -> "Moments":
+        """Moments of a user-level array ``values[users, k]`` (for tests and small data)."""
+        values = np.asarray(values, dtype=float)
+        return cls(tuple(columns), np.asarray(float(len(values))), values.sum(axis=0), values.T @ values)
+
+
+def as_table(data) -> ir.Table:
+    """An Ibis table from an Ibis table or a pandas DataFrame (one code path for both)."""
+    if isinstance(data, ir.Table):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return ibis.memtable(data)
+    raise ValueError(f"data must be an Ibis table or a pandas DataFrame with one row per user, got {type(data).__name__}")
+
+
+def _require_columns(table: ir.Table, columns, what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what}: column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
+                         f"not in the data; columns present: {', '.join(table.columns)}")
+
+
+def check_one_arm_per_user(table: ir.Table, variant: str, unit: str | None) -> None:
+    """A user must appear once (one arm); checked in the engine when the unit column is present."""
+    if unit is None or unit not in table.columns:
+        return
+    stats = table.aggregate(rows=ibis._.count(), users=table[unit].nunique()).to_pyarrow().to_pylist()[0]
+    if stats["rows"] == stats["users"]:
+        return
+    dupes = table.group_by(unit).aggregate(rows=ibis._.count(), arms=table[variant].nunique()).filter(ibis._.rows > 1)
+    summary = dupes.aggregate(users=ibis._.count(), two_arms=(ibis._.arms > 1).cast("int64").sum()).to_pyarrow().to_pylist()[0]
+    example = dupes.order_by(unit).limit(1).to_pyarrow().to_pylist()[0]
+    arms = table.filter(table[unit] == example[unit]).select(variant).distinct().order_by(variant).to_pyarrow()[variant].to_pylist()
+    raise ValueError(
+        f"data: column {unit!r} must be unique (one row per user): {summary['users']:,} users appear on more than one row, "
+        f"{summary['two_arms'] or 0:,} of them in more than one arm; example: {unit}={example[unit]!r} in arms {arms}. "
+        f"Exclude users exposed to several arms before analysing.")
+
+
+def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str | None = "user_id") -> tuple[list[str], Moments]:
+    """One grouped query: per arm ``n``, ``Σx`` and ``Σxᵢxⱼ`` for the pairs the metrics need.
+
+    Returns the arm names (sorted) and their :class:`Moments` (batch axis = arm). Raises a clear
+    ``ValueError`` for missing columns, nulls, non-0/1 proportions and users in several arms.
+    """
+    table = as_table(data)
+    _require_columns(table, [variant], "variant")
+    columns: list[str] = []
+    for metric in metrics:
+        _require_columns(table, metric.columns, f"metric {metric.name!r} ({metric!r})")
+        columns.extend(c for c in metric.columns if c not in columns)
+    check_one_arm_per_user(table, variant, unit)
+
+    for column in columns:
+        kind = table[column].type()
+        if not (kind.is_numeric() or kind.is_boolean()):
+            raise ValueError(f"column {column!r} must be numeric (or boolean), the data has {kind}")
+    index = {c: i for i, c in enumerate(columns)}
+    pairs: set[tuple[int, int]] = set()
+    for metric in metrics:
+        ids = sorted(index[c] for c in metric.columns)
+        pairs.update((a, b) for a in ids for b in ids if a <= b)
+    proportion_columns = {index[m.value_columns[0]] for m in metrics if m.kind == PROPORTION}
+
+    value = {i: table[c].cast("float64") for c, i in index.items()}
+    aggregates = {"n": ibis._.count()}
+    for i in range(len(columns)):
+        aggregates[f"s{i}"] = value[i].sum()
+        aggregates[f"null{i}"] = value[i].isnull().cast("int64").sum()
+    for i in proportion_columns:
+        aggregates[f"bad{i}"] = (~value[i].isin([0.0, 1.0])).fill_null(False).cast("int64").sum()
+    for a, b in sorted(pairs):
+        aggregates[f"p{a}_{b}"] = (value[a] * value[b]).sum()
+    grouped = table.group_by(table[variant].cast("string").name("__arm")).aggregate(**aggregates)
+    frame = grouped.to_pandas().sort_values("__arm", kind="stable").reset_index(drop=True)
+
+    if frame["__arm"].isnull().any():
+        missing = int(frame.loc[frame["__arm"].isnull(), "n"].sum())
+        raise ValueError(f"column {variant!r}: {missing:,} rows have no variant (null); drop or label them before analysing")
+    for i, column in enumerate(columns):
+        nulls = int(frame[f"null{i}"].sum())
+        if nulls:
+            raise ValueError(f"column {column!r}: {nulls:,} rows are null; fill them (e.g. 0 for counts) or drop those users "
+                             f"(example arm: {frame.loc[frame[f'null{i}'] > 0, '__arm'].iloc[0]!r})")
+    for i in proportion_columns:
+        bad = int(frame[f"bad{i}"].sum())
+        if bad:
+            example = table.filter(~value[i].isin([0.0, 1.0])).select(columns[i]).limit(1).to_pyarrow().to_pylist()[0]
+            raise ValueError(f"column {columns[i]!r} is used as a Proportion, so it must be 0/1 (or boolean): {bad:,} rows "
+                             f"are not; example value: {example[columns[i]]!r}. Use kit.ab.Mean for counts.")
+
+    k = len(columns)
+    n = frame["n"].to_numpy(dtype=float)
+    sums = np.column_stack([frame[f"s{i}"].to_numpy(dtype=float) for i in range(k)]) if k else np.zeros((len(frame), 0))
+    cross = np.full((len(frame), k, k), np.nan)
+    for a, b in pairs:
+        cross[:, a, b] = cross[:, b, a] = frame[f"p{a}_{b}"].to_numpy(dtype=float)
+    return frame["__arm"].tolist(), Moments(tuple(columns), n, sums, cross)

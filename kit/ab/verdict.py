@@ -1,0 +1,112 @@
+"""The decision an analyst reads: winner(s), no winner, inconclusive, or invalid — from the numbers.
+
+- **invalid**: the sample-ratio check failed (assignment is broken, no effect can be trusted);
+- **winner**: arms better than control on the primary metric after the multiplicity correction,
+  whose guardrails show no significant harm (a guardrail is *breached* when the arm is worse than
+  control at the unadjusted ``alpha`` — deliberately strict, since harm should not hide behind
+  a correction);
+- **guardrail breached**: every significant arm hurts a guardrail;
+- **no winner**: no significant arm, and every arm's interval excludes a lift of ``min_lift`` or
+  more (the test could have seen one);
+- **inconclusive**: no significant arm, but lifts of ``min_lift`` were not ruled out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from kit.ab.analysis import ABResult
+from kit.ab.srm import SRMResult
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.1%}"
+
+
+@dataclass
+class Verdict:
+    status: str
+    primary: str
+    winners: list[str] = field(default_factory=list)
+    breached: dict[str, list[str]] = field(default_factory=dict)
+    losers: list[str] = field(default_factory=list)
+    text: str = ""
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+
+def _describe_row(row: pd.Series, alpha: float) -> str:
+    level = int(round((1 - alpha) * 100))
+    return (f"{_pct(row.rel_effect)} ({level}% CI {_pct(row.rel_ci_low)} to {_pct(row.rel_ci_high)}; "
+            f"{row.control_mean:.4g} → {row.treatment_mean:.4g}; adjusted p = {row.pvalue_adj:.2g}; "
+            f"P(beat control) = {row.prob_beat_control:.1%})")
+
+
+def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SRMResult | None = None,
+            min_lift: float = 0.05) -> Verdict:
+    """Classify the experiment (see the module docstring) and explain it in words with its figures."""
+    frame = result.to_pandas()
+    primary = primary or result.metrics[0]
+    if primary not in set(frame["metric"]):
+        raise ValueError(f"primary metric {primary!r} is not in the result (metrics: {', '.join(result.metrics)})")
+    missing = [g for g in guardrails if g not in set(frame["metric"])]
+    if missing:
+        raise ValueError(f"guardrail metric(s) {', '.join(map(repr, missing))} are not in the result (metrics: {', '.join(result.metrics)})")
+    rows = frame[frame["metric"] == primary].set_index("variant")
+    arms = len(rows)
+    alpha = result.alpha
+    detectable = rows["detectable_rel"].median()
+    users = int(rows["n_treatment"].median())
+    power_line = (f"With about {users:,} users per arm, lifts under {detectable:.1%} on {primary} were not reliably "
+                  f"detectable (80% power, {result.correction} over {len(frame)} comparisons).")
+
+    if srm is not None and srm.mismatch:
+        worst = srm.table.iloc[srm.table["deviation"].abs().argmax()]
+        text = (f"**Invalid test — sample-ratio mismatch.** The arms did not receive the planned shares "
+                f"(χ² p = {srm.pvalue:.2g} < {srm.threshold:g}); the largest deviation is arm {worst.variant} with "
+                f"{worst.share:.2%} of users against {worst.expected_share:.2%} planned. Fix assignment or logging "
+                f"before reading any effect; no arm is declared a winner.")
+        return Verdict("invalid", primary, text=text)
+
+    significant_up = rows.index[(rows["significant"]) & (rows["effect"] > 0)].tolist()
+    losers = rows.index[(rows["significant"]) & (rows["effect"] < 0)].tolist()
+    breached: dict[str, list[str]] = {}
+    for arm in significant_up:
+        for g in guardrails:
+            row = frame[(frame["metric"] == g) & (frame["variant"] == arm)].iloc[0]
+            if row.effect < 0 and row.pvalue < alpha:
+                breached.setdefault(arm, []).append(g)
+    winners = [a for a in significant_up if a not in breached]
+    loser_line = (f" {len(losers)} arm(s) were significantly worse than control: {', '.join(losers)}." if losers else "")
+    lines = []
+    if winners:
+        ranked = rows.loc[winners].sort_values("rel_effect", ascending=False)
+        status = "winner"
+        lines.append(f"**Winner{'s' if len(winners) > 1 else ''} on {primary}: {', '.join(ranked.index)}** "
+                     f"(of {arms} arms against {result.control}, after {result.correction} correction).")
+        for arm, row in ranked.iterrows():
+            guard = "; ".join(f"{g} {_pct(frame[(frame.metric == g) & (frame.variant == arm)].rel_effect.iloc[0])}" for g in guardrails)
+            lines.append(f"- {arm}: {primary} {_describe_row(row, alpha)}" + (f"; guardrails: {guard} (no significant harm)" if guard else ""))
+        if breached:
+            lines.append(f"Significant on {primary} but rejected for harming a guardrail: "
+                         + ", ".join(f"{a} ({', '.join(g)})" for a, g in breached.items()) + ".")
+    elif significant_up:
+        status = "guardrail breached"
+        lines.append(f"**No arm can ship: every arm that beat control on {primary} hurts a guardrail** — "
+                     + ", ".join(f"{a} ({', '.join(g)})" for a, g in breached.items()) + ".")
+    else:
+        best = rows.sort_values("rel_effect", ascending=False).iloc[0]
+        ruled_out = bool((rows["rel_ci_high"] < min_lift).all())
+        status = "no winner" if ruled_out else "inconclusive"
+        if ruled_out:
+            lines.append(f"**No winner on {primary}.** No arm beat control after {result.correction} correction, and "
+                         f"every arm's interval excludes a lift of {min_lift:.0%} or more.")
+        else:
+            lines.append(f"**Inconclusive on {primary}.** No arm beat control after {result.correction} correction, "
+                         f"but lifts of {min_lift:.0%} are not ruled out for "
+                         f"{int((rows['rel_ci_high'] >= min_lift).sum())} of {arms} arms.")
+        lines.append(f"The best-looking arm, {best.name}, moved {primary} by {_describe_row(best, alpha)}.")
+    lines.append(power_line + loser_line)
+    return Verdict(status, primary, winners=winners, breached=breached, losers=losers, text="\n\n".join(lines))
