@@ -1,0 +1,461 @@
+"""The quarter overview: the headline KPIs of a quarterly review (季度复盘), computed in the engine.
+
+``quarter_overview("2025Q4")`` returns a :class:`QuarterOverview` with, for the quarter, the
+previous quarter (环比) and the same quarter a year earlier (同比):
+
+- GMV (成交额): sum of ``orders.gmv``. With ``gmv_basis: paid`` (the default) every order counts,
+  refunded ones too (GMV before refunds); with ``net_of_refunds`` refunded orders are left out.
+  The same basis decides which orders count for orders, buyers, AOV and repurchase.
+- paid orders, AOV (客单价) = GMV / orders;
+- active users (活跃用户): distinct users with at least one *session* in the quarter;
+- buyers (购买用户): distinct users with at least one order in the quarter;
+- conversion rate (转化率) = buyers / active users (user level);
+- repurchase rate (复购率) = share of the quarter's buyers with ≥ 2 orders in the quarter;
+- new customers (新客): buyers whose first order in the whole data set falls in the quarter;
+- channel GMV shares (渠道占比) = channel GMV / total GMV, by ``orders.channel``;
+- target attainment (目标达成率) = actual / target for the targets set in ``params/<QUARTER>.yaml``.
+
+Only aggregates leave the engine: one row per period (and per channel, per day) reaches pandas.
+Growth is relative for every KPI (a repurchase rate going from 0.25 to 0.30 is +20 %); the tiles
+show rates' changes in percentage points, labelled "pp".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from kit import params as params_module
+from kit.quarter import Quarter
+from kit.results import Result, frame_html
+from kit.source import Source, connect
+
+# (id, label, unit); unit drives formatting: money, count or rate.
+KPIS: tuple[tuple[str, str, str], ...] = (
+    ("gmv", "GMV 成交额", "money"),
+    ("orders", "Paid orders 订单数", "count"),
+    ("aov", "AOV 客单价", "money"),
+    ("active_users", "Active users 活跃用户 (≥1 session)", "count"),
+    ("buyers", "Buyers 购买用户", "count"),
+    ("conversion_rate", "Conversion rate 转化率 (buyers / active users)", "rate"),
+    ("repurchase_rate", "Repurchase rate 复购率 (buyers with ≥2 orders)", "rate"),
+    ("new_customers", "New customers 新客 (first order ever)", "count"),
+)
+_UNITS = {kpi: unit for kpi, _, unit in KPIS}
+_LABELS = {kpi: label for kpi, label, _ in KPIS}
+# KPIs that have a target key of the same name in params (Targets model).
+TARGETED = ("gmv", "conversion_rate", "repurchase_rate", "new_customers")
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting (display only; numbers stay unrounded in to_pandas)
+
+def format_yuan(value: float) -> str:
+    """Money for tiles and findings: ¥1.86B, ¥420.3M, ¥12,345, ¥283.4."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    magnitude = abs(value)
+    if magnitude >= 1e9:
+        return f"¥{value / 1e9:.2f}B"
+    if magnitude >= 1e6:
+        return f"¥{value / 1e6:.1f}M"
+    if magnitude >= 1000:
+        return f"¥{value:,.0f}"
+    return f"¥{value:,.1f}"
+
+
+def format_change(value: float, digits: int = 1) -> str:
+    """A relative change as a signed percentage: +12.3%; '–' when there is no base."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value * 100:+.{digits}f}%"
+
+
+def format_points(value: float, digits: int = 1) -> str:
+    """A difference of two rates in percentage points: +1.2 pp."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value * 100:+.{digits}f} pp"
+
+
+def format_value(value: float, unit: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    if unit == "money":
+        return format_yuan(value)
+    if unit == "rate":
+        return f"{value:.1%}"
+    return f"{value:,.0f}"
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, NaN when the denominator is zero or missing (no base to compare)."""
+    if denominator is None or not np.isfinite(denominator) or denominator == 0:
+        return math.nan
+    return float(numerator) / float(denominator)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+class KpiTable(Result):
+    """One row per KPI: the quarter, the previous quarter, a year ago, growth, target and attainment."""
+
+    def __init__(self, frame: pd.DataFrame, quarter: str):
+        self.frame = frame
+        self.title = f"KPIs {quarter} (QoQ against {Quarter(quarter).previous()}, YoY against {Quarter(quarter).year_ago()})"
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    def _repr_html_(self) -> str:
+        shown = pd.DataFrame({
+            "KPI": self.frame["name"],
+            "value": [format_value(v, u) for v, u in zip(self.frame["value"], self.frame["unit"])],
+            "previous quarter": [format_value(v, u) for v, u in zip(self.frame["previous_quarter"], self.frame["unit"])],
+            "year ago": [format_value(v, u) for v, u in zip(self.frame["year_ago"], self.frame["unit"])],
+            "QoQ 环比": [format_change(v) for v in self.frame["qoq"]],
+            "YoY 同比": [format_change(v) for v in self.frame["yoy"]],
+            "target": [format_value(v, u) for v, u in zip(self.frame["target"], self.frame["unit"])],
+            "attainment 达成率": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in self.frame["attainment"]],
+        })
+        return frame_html(shown, self.title)
+
+
+class ChannelShares(Result):
+    """GMV and share of GMV per order channel, this quarter against the same quarter last year."""
+
+    def __init__(self, frame: pd.DataFrame, quarter: str):
+        self.frame = frame
+        self.title = f"Channel GMV shares 渠道占比, {quarter} vs {Quarter(quarter).year_ago()}"
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    def _repr_html_(self) -> str:
+        f = self.frame
+        shown = pd.DataFrame({
+            "channel": f["name"],
+            "GMV": [format_yuan(v) for v in f["gmv"]],
+            "share": [f"{v:.1%}" for v in f["share"]],
+            "share a year ago": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in f["share_year_ago"]],
+            "share change": [format_points(v) for v in f["share_change"]],
+            "GMV YoY": [format_change(v) for v in f["yoy"]],
+        })
+        return frame_html(shown, self.title)
+
+
+@dataclass(repr=False)  # Result.__repr__ prints the KPI table; a dataclass repr would dump every frame
+class QuarterOverview(Result):
+    """Everything the overview notebook and the report index show for one quarter."""
+
+    quarter: str
+    gmv_basis: str
+    kpis: KpiTable
+    channels: ChannelShares
+    daily: pd.DataFrame          # period, date, day_of_quarter, gmv (the quarter and a year ago)
+    periods: pd.DataFrame        # the raw per-period sufficient statistics (index: period label)
+    findings: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"Quarter overview {self.quarter}"
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.kpis.to_pandas()
+
+    def value(self, kpi: str, column: str = "value") -> float:
+        """One number of the KPI table, e.g. ``ov.value("gmv", "yoy")``."""
+        frame = self.kpis.frame.set_index("kpi")
+        if kpi not in frame.index:
+            raise KeyError(f"unknown KPI {kpi!r}; KPIs: {', '.join(frame.index)}")
+        return float(frame.loc[kpi, column])
+
+    # -- tiles ------------------------------------------------------------------------------
+    def tiles(self) -> list[dict[str, Any]]:
+        """KPI tiles as display strings: label, value and a few comparison lines."""
+        out = []
+        for kpi in ("gmv", "aov", "active_users", "buyers", "conversion_rate", "repurchase_rate", "new_customers"):
+            unit = _UNITS[kpi]
+            value = self.value(kpi)
+            lines = []
+            if unit == "rate":
+                lines.append(f"YoY {format_points(value - self.value(kpi, 'year_ago'))}")
+                lines.append(f"QoQ {format_points(value - self.value(kpi, 'previous_quarter'))}")
+            else:
+                lines.append(f"YoY {format_change(self.value(kpi, 'yoy'))}")
+                lines.append(f"QoQ {format_change(self.value(kpi, 'qoq'))}")
+            attainment = self.value(kpi, "attainment")
+            if np.isfinite(attainment):
+                lines.append(f"{attainment:.0%} of target {format_value(self.value(kpi, 'target'), unit)}")
+            out.append({"kpi": kpi, "label": _LABELS[kpi].split(" (")[0], "value": format_value(value, unit), "lines": lines})
+        top = self.channels.frame.iloc[0] if len(self.channels.frame) else None
+        if top is not None:
+            out.append({"kpi": "top_channel", "label": "Top channel 渠道占比", "value": f"{top['share']:.1%}",
+                        "lines": [str(top["name"]), f"YoY {format_points(top['share_change'])}"]})
+        return out
+
+    def tiles_html(self) -> str:
+        """The tiles as self-contained HTML (inline style, no scripts), for notebooks and the report index."""
+        from kit.report.render import render_tiles
+
+        return render_tiles(self.tiles(), caption=f"{self.quarter} · GMV basis: {self.gmv_basis}")
+
+    def findings_markdown(self) -> str:
+        return "\n".join(f"- {line}" for line in self.findings)
+
+    def _repr_html_(self) -> str:
+        return self.tiles_html() + "\n" + self.kpis._repr_html_()
+
+
+# --------------------------------------------------------------------------------------------
+# Computation
+
+def _orders(source: Source, gmv_basis: str, quarter: Quarter | None = None) -> ir.Table:
+    orders = source.table("orders", quarter=quarter)
+    if gmv_basis == "net_of_refunds":
+        orders = orders.filter(orders.status == "paid")
+    return orders
+
+
+def _per_period(source: Source, name: str, periods: list[Quarter], gmv_basis: str) -> ir.Table:
+    """The table's rows of each period, tagged with the period label (one UNION ALL in the engine)."""
+    parts = []
+    for q in periods:
+        t = _orders(source, gmv_basis, q) if name == "orders" else source.table(name, quarter=q)
+        parts.append(t.mutate(period=ibis.literal(q.label)))
+    return ibis.union(*parts, distinct=False)
+
+
+def period_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -> pd.DataFrame:
+    """Sufficient statistics per period: gmv, orders, buyers, repeat_buyers, active_users, new_customers."""
+    orders = _per_period(source, "orders", periods, gmv_basis)
+    per_user = orders.group_by(["period", "user_id"]).aggregate(n=orders.count(), gmv=orders.gmv.sum())
+    buyers = per_user.group_by("period").aggregate(
+        gmv=per_user.gmv.sum(),
+        orders=per_user.n.sum(),
+        buyers=per_user.count(),
+        repeat_buyers=(per_user.n >= 2).ifelse(1, 0).sum(),
+    ).to_pandas().set_index("period")
+
+    sessions = _per_period(source, "sessions", periods, gmv_basis)
+    active = sessions.group_by("period").aggregate(active_users=sessions.user_id.nunique()).to_pandas().set_index("period")
+
+    # New customers: first order over the whole history, counted in the period it falls in.
+    all_orders = _orders(source, gmv_basis)
+    first = all_orders.group_by("user_id").aggregate(first_day=all_orders.paid_at.min().date())
+    new = first.aggregate(**{q.label: first.first_day.between(q.start, q.end).ifelse(1, 0).sum() for q in periods})
+    new_counts = new.to_pandas().iloc[0]
+
+    frame = pd.DataFrame(index=pd.Index([q.label for q in periods], name="period"))
+    frame = frame.join(buyers).join(active)
+    frame["new_customers"] = [int(new_counts[q.label] or 0) for q in periods]
+    counts = ["orders", "buyers", "repeat_buyers", "active_users", "new_customers"]
+    frame[counts] = frame[counts].fillna(0).astype("int64")
+    frame["gmv"] = frame["gmv"].fillna(0.0).astype("float64")
+    return frame
+
+
+def kpi_values(stats: pd.Series) -> dict[str, float]:
+    """The KPIs of one period from its sufficient statistics."""
+    return {
+        "gmv": float(stats["gmv"]),
+        "orders": float(stats["orders"]),
+        "aov": _ratio(stats["gmv"], stats["orders"]),
+        "active_users": float(stats["active_users"]),
+        "buyers": float(stats["buyers"]),
+        "conversion_rate": _ratio(stats["buyers"], stats["active_users"]),
+        "repurchase_rate": _ratio(stats["repeat_buyers"], stats["buyers"]),
+        "new_customers": float(stats["new_customers"]),
+    }
+
+
+def _growth(now: float, base: float) -> float:
+    """Relative change; NaN when the base period has nothing to compare with (zero or missing)."""
+    return _ratio(now - base, base) if np.isfinite(base) and base != 0 else math.nan
+
+
+def channel_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -> pd.DataFrame:
+    orders = _per_period(source, "orders", periods, gmv_basis)
+    return orders.group_by(["period", "channel"]).aggregate(gmv=orders.gmv.sum(), orders=orders.count()).to_pandas()
+
+
+def daily_gmv(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -> pd.DataFrame:
+    """GMV per local business day of each period, with the day's position in its quarter (1 = first day)."""
+    orders = _per_period(source, "orders", periods, gmv_basis)
+    days = orders.group_by(["period", orders.paid_at.date().name("date")]).aggregate(gmv=orders.gmv.sum()).to_pandas()
+    starts = {q.label: q.start for q in periods}
+    days["date"] = pd.to_datetime(days["date"]).dt.date
+    days["day_of_quarter"] = [(d - starts[p]).days + 1 for p, d in zip(days["period"], days["date"])]
+    return days.sort_values(["period", "date"], ignore_index=True)[["period", "date", "day_of_quarter", "gmv"]]
+
+
+def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "params_module.Params | None" = None) -> QuarterOverview:
+    """The overview of ``quarter`` on ``source`` (anything :func:`kit.connect` accepts, or a Source).
+
+    Targets and the GMV basis come from ``params`` (default: ``kit.params.load(quarter)``).
+    """
+    q = Quarter(quarter)
+    p = params if params is not None else params_module.load(q)
+    src = source if isinstance(source, Source) else connect(source, params=p)
+    previous, year_ago = q.previous(), q.year_ago()
+    periods = [q, previous, year_ago]
+
+    stats = period_statistics(src, periods, p.gmv_basis)
+    values = {period: kpi_values(stats.loc[period.label]) for period in periods}
+    targets = p.targets.model_dump()
+    rows = []
+    for kpi, label, unit in KPIS:
+        now = values[q][kpi]
+        target = targets.get(kpi) if kpi in TARGETED else None
+        rows.append({
+            "kpi": kpi, "name": label, "unit": unit, "value": now,
+            "previous_quarter": values[previous][kpi], "year_ago": values[year_ago][kpi],
+            "qoq": _growth(now, values[previous][kpi]), "yoy": _growth(now, values[year_ago][kpi]),
+            "target": float(target) if target is not None else math.nan,
+            "attainment": _ratio(now, target) if target is not None else math.nan,
+        })
+    kpis = pd.DataFrame(rows)
+
+    by_channel = channel_statistics(src, [q, year_ago], p.gmv_basis)
+    channels = _channel_frame(by_channel, q, year_ago, p)
+    daily = daily_gmv(src, [q, year_ago], p.gmv_basis)
+    overview = QuarterOverview(q.label, p.gmv_basis, KpiTable(kpis, q.label), ChannelShares(channels, q.label), daily, stats)
+    overview.findings = headline_findings(overview)
+    return overview
+
+
+def _channel_frame(by_channel: pd.DataFrame, q: Quarter, year_ago: Quarter, p: "params_module.Params") -> pd.DataFrame:
+    wide = by_channel.pivot_table(index="channel", columns="period", values="gmv", aggfunc="sum")
+    now = wide[q.label] if q.label in wide else pd.Series(0.0, index=wide.index)
+    before = wide[year_ago.label] if year_ago.label in wide else pd.Series(math.nan, index=wide.index)
+    frame = pd.DataFrame({"channel": wide.index, "gmv": now.fillna(0.0).to_numpy(), "gmv_year_ago": before.to_numpy()})
+    frame = frame[frame["gmv"] > 0].copy() if (frame["gmv"] > 0).any() else frame.iloc[0:0].copy()
+    total_now = frame["gmv"].sum()
+    total_before = by_channel.loc[by_channel["period"] == year_ago.label, "gmv"].sum()
+    frame["name"] = [p.channels[c].name if c in p.channels else c for c in frame["channel"]]
+    frame["share"] = frame["gmv"] / total_now if total_now else math.nan
+    frame["share_year_ago"] = frame["gmv_year_ago"].fillna(0.0) / total_before if total_before else math.nan
+    frame["share_change"] = frame["share"] - frame["share_year_ago"]
+    frame["yoy"] = [_growth(a, b) for a, b in zip(frame["gmv"], frame["gmv_year_ago"].fillna(0.0))]
+    frame = frame.sort_values(["gmv", "channel"], ascending=[False, True], ignore_index=True)
+    return frame[["channel", "name", "gmv", "share", "gmv_year_ago", "share_year_ago", "share_change", "yoy"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Findings in words, from the numbers above
+
+def headline_findings(ov: QuarterOverview) -> list[str]:
+    """A few sentences an analyst would put at the top of the review, all computed from ``ov``."""
+    q, prev, ago = ov.quarter, str(Quarter(ov.quarter).previous()), str(Quarter(ov.quarter).year_ago())
+    v = ov.value
+    lines = []
+
+    gmv = v("gmv")
+    growth = []
+    if np.isfinite(v("gmv", "yoy")):
+        growth.append(f"{format_change(v('gmv', 'yoy'))} year on year (同比, {ago}: {format_yuan(v('gmv', 'year_ago'))})")
+    if np.isfinite(v("gmv", "qoq")):
+        growth.append(f"{format_change(v('gmv', 'qoq'))} on the previous quarter (环比, {prev}: {format_yuan(v('gmv', 'previous_quarter'))})")
+    lines.append(f"**GMV** in {q} was **{format_yuan(gmv)}**" + (", " + " and ".join(growth) if growth else
+                                                                 " (no earlier quarter in the data to compare with)") + ".")
+
+    target = v("gmv", "target")
+    if np.isfinite(target):
+        gap = gmv - target
+        side = "above" if gap >= 0 else "short of"
+        lines.append(f"That is **{v('gmv', 'attainment'):.1%} of the GMV target** {format_yuan(target)} "
+                     f"({format_yuan(abs(gap))} {side} it).")
+    else:
+        lines.append(f"No GMV target is set for {q} (`targets.gmv` in params/{q}.yaml), so attainment is not shown.")
+
+    # GMV = buyers × orders per buyer × AOV: say which factor moved GMV most against a year ago.
+    if np.isfinite(v("gmv", "yoy")) and v("buyers", "year_ago") > 0:
+        frequency_now = v("orders") / v("buyers") if v("buyers") else math.nan
+        frequency_ago = v("orders", "year_ago") / v("buyers", "year_ago")
+        factors = {"buyers": v("buyers", "yoy"), "orders per buyer": _growth(frequency_now, frequency_ago), "AOV 客单价": v("aov", "yoy")}
+        finite = {k: x for k, x in factors.items() if np.isfinite(x)}
+        if finite:
+            driver = max(finite, key=lambda k: abs(math.log1p(finite[k])))
+            parts = ", ".join(f"{k} {format_change(x)}" for k, x in finite.items())
+            lines.append(f"Against {ago}: {parts}; **{driver}** moved GMV most.")
+
+    channels = ov.channels.frame
+    if len(channels):
+        top = channels.iloc[0]
+        lines.append(f"The largest channel is **{top['name']}** with {top['share']:.1%} of GMV"
+                     + (f" ({format_points(top['share_change'])} on {ago})." if np.isfinite(top["share_change"]) else "."))
+        moved = channels[np.isfinite(channels["share_change"])]
+        if len(moved):
+            gainer = moved.loc[moved["share_change"].idxmax()]
+            loser = moved.loc[moved["share_change"].idxmin()]
+            if gainer["share_change"] > 0:
+                lines.append(f"Biggest share gain: **{gainer['name']}** ({format_points(gainer['share_change'])}, "
+                             f"{gainer['share']:.1%} of GMV); biggest loss: **{loser['name']}** ({format_points(loser['share_change'])}).")
+
+    rate_parts = []
+    for kpi in ("conversion_rate", "repurchase_rate"):
+        now, ago_value = v(kpi), v(kpi, "year_ago")
+        text = f"{_LABELS[kpi].split(' (')[0]} {format_value(now, 'rate')}"
+        if np.isfinite(ago_value):
+            text += f" ({format_points(now - ago_value)} YoY)"
+        rate_parts.append(text)
+    lines.append("; ".join(rate_parts) + f"; {format_value(v('new_customers'), 'count')} new customers.")
+
+    current = ov.daily[ov.daily["period"] == q]
+    if len(current) and current["gmv"].sum() > 0:
+        peak = current.loc[current["gmv"].idxmax()]
+        lines.append(f"Peak day: **{peak['date'].isoformat()}** with {format_yuan(peak['gmv'])}, "
+                     f"{peak['gmv'] / current['gmv'].sum():.1%} of the quarter's GMV.")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# Plots (seaborn style: data=, named columns, ax=; return the Axes)
+
+def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str = "channel"):
+    """Horizontal bars: each channel's GMV share this quarter and a year ago (``ChannelShares.to_pandas()``).
+
+    Bars are labelled by ``label`` (default the channel id: Matplotlib's default font has no CJK glyphs).
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    shown = data.head(top)
+    long = pd.concat([
+        pd.DataFrame({"channel": shown[label], "share": shown["share"], "period": "this quarter"}),
+        pd.DataFrame({"channel": shown[label], "share": shown["share_year_ago"], "period": "a year ago"}),
+    ], ignore_index=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.2))
+    sns.barplot(data=long, y="channel", x="share", hue="period", orient="h", errorbar=None, ax=ax)
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
+    ax.set_xlabel("share of GMV")
+    ax.set_ylabel("")
+    ax.legend(title=None, loc="lower right")
+    return ax
+
+
+def plot_daily_gmv(data: pd.DataFrame, ax=None):
+    """Daily GMV by day of the quarter, one line per period (``QuarterOverview.daily``)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.5))
+    sns.lineplot(data=data, x="day_of_quarter", y="gmv", hue="period", errorbar=None, ax=ax)
+    ax.yaxis.set_major_formatter(lambda y, _: format_yuan(y))
+    ax.set_xlabel("day of the quarter")
+    ax.set_ylabel("GMV per day")
+    ax.legend(title=None)
+    return ax
+
+
+__all__ = ["quarter_overview", "QuarterOverview", "KpiTable", "ChannelShares", "period_statistics", "kpi_values",
+           "channel_statistics", "daily_gmv", "headline_findings", "plot_channel_shares", "plot_daily_gmv",
+           "format_yuan", "format_change", "format_points", "format_value", "KPIS"]

@@ -1,0 +1,342 @@
+"""kit.overview against an independent pandas computation, on a generated shop and on the sample.
+
+The pandas side reads the raw Parquet files itself and does its own time-zone conversion (stored
+UTC instants → Asia/Shanghai business days), so a bug in the engine path (quarter filter, period
+union, basis filter, first-order logic) cannot be mirrored by the reference.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import kit
+from kit import config
+from kit.overview import format_yuan, quarter_overview
+from kit.quarter import Quarter
+
+TZ = "Asia/Shanghai"
+CHANNELS = ["search_ads", "feed_ads", "douyin", "natural_search", "direct", "wecom"]
+
+
+# --------------------------------------------------------------------------------------------
+# A small generated shop (also used by tests/test_report.py for the index tiles)
+
+def write_shop(folder: Path, seed: int = 7, users: int = 600) -> dict[str, pd.DataFrame]:
+    """Users, sessions and orders from 2024-07-01 to 2025-12-31 (UTC instants), written as Parquet."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = pd.Timestamp("2024-07-01", tz="UTC")
+    span = (pd.Timestamp("2026-01-01", tz="UTC") - start).total_seconds()
+    user_ids = [f"u{i:05d}" for i in range(users)]
+    users_df = pd.DataFrame({
+        "user_id": user_ids,
+        "signup_at": start + pd.to_timedelta(rng.uniform(0, span * 0.6, users), unit="s"),
+    })
+    n_sessions = users * 8
+    sessions = pd.DataFrame({
+        "session_id": [f"s{i:07d}" for i in range(n_sessions)],
+        "user_id": rng.choice(user_ids, n_sessions),
+        "started_at": start + pd.to_timedelta(rng.uniform(0, span, n_sessions), unit="s"),
+        "channel": rng.choice(CHANNELS, n_sessions, p=[0.25, 0.15, 0.2, 0.2, 0.1, 0.1]),
+        "device": rng.choice(["app", "mini_program", "web"], n_sessions),
+    })
+    sessions["is_paid"] = sessions["channel"].isin(["search_ads", "feed_ads", "douyin"])
+    # A subset of users buys; heavier buyers order several times (so repurchase is not trivial).
+    buyers = rng.choice(user_ids, users // 2, replace=False)
+    per_buyer = rng.geometric(0.45, len(buyers))
+    order_users = np.repeat(buyers, per_buyer)
+    n_orders = len(order_users)
+    paid_at = start + pd.to_timedelta(rng.uniform(0, span, n_orders), unit="s")
+    orders = pd.DataFrame({
+        "order_id": [f"o{i:07d}" for i in range(n_orders)],
+        "user_id": order_users,
+        "session_id": None,
+        "paid_at": paid_at,
+        "gmv": np.round(rng.lognormal(5.4, 0.6, n_orders), 2),
+        "discount": np.round(rng.uniform(0, 20, n_orders), 2),
+        "channel": rng.choice(CHANNELS, n_orders, p=[0.3, 0.1, 0.25, 0.2, 0.1, 0.05]),
+        "promotion_id": None,
+        "is_presale": False,
+        "status": rng.choice(["paid", "refunded"], n_orders, p=[0.93, 0.07]),
+    })
+    # Edge instants: 16:30 UTC on 30 Sep is 00:30 on 1 Oct in Shanghai (in Q4); the same on 31 Dec is 2026.
+    edges = pd.DataFrame({
+        "order_id": ["edge-q4-start", "edge-2026"], "user_id": [user_ids[0], user_ids[1]], "session_id": None,
+        "paid_at": pd.to_datetime(["2025-09-30T16:30:00Z", "2025-12-31T16:30:00Z"]),
+        "gmv": [1234.5, 999.0], "discount": [0.0, 0.0], "channel": ["douyin", "wecom"], "promotion_id": None,
+        "is_presale": False, "status": ["paid", "paid"],
+    })
+    orders = pd.concat([orders, edges], ignore_index=True)
+    orders["session_id"] = orders["session_id"].astype("string")
+    orders["promotion_id"] = orders["promotion_id"].astype("string")
+    for name, frame in (("users", users_df), ("sessions", sessions), ("orders", orders)):
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return {"users": users_df, "sessions": sessions, "orders": orders}
+
+
+def write_params(folder: Path, quarter: str, targets: dict | None = None, gmv_basis: str | None = None) -> Path:
+    """A params folder: the project's defaults plus a quarter file with the given targets."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config.PARAMS_DIR / "defaults.yaml", folder / "defaults.yaml")
+    lines = [f'quarter: "{quarter}"']
+    if gmv_basis:
+        lines.append(f"gmv_basis: {gmv_basis}")
+    if targets:
+        lines.append("targets:")
+        lines += [f"  {key}: {value}" for key, value in targets.items()]
+    (folder / f"{quarter}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# The independent reference (plain pandas over the raw files)
+
+def _local_day(column: pd.Series) -> pd.Series:
+    values = pd.to_datetime(column)
+    if values.dt.tz is not None:
+        values = values.dt.tz_convert(TZ).dt.tz_localize(None)
+    return values.dt.date
+
+
+def reference_kpis(raw: dict[str, pd.DataFrame], quarter: str, basis: str = "paid") -> dict[str, float]:
+    q = Quarter(quarter)
+    orders = raw["orders"].copy()
+    orders["day"] = _local_day(orders["paid_at"])
+    if basis == "net_of_refunds":
+        orders = orders[orders["status"] == "paid"]
+    inside = orders[(orders["day"] >= q.start) & (orders["day"] <= q.end)]
+    per_user = inside.groupby("user_id").size()
+    sessions = raw["sessions"].copy()
+    sessions["day"] = _local_day(sessions["started_at"])
+    visitors = sessions[(sessions["day"] >= q.start) & (sessions["day"] <= q.end)]["user_id"].nunique()
+    first_day = orders.groupby("user_id")["day"].min()
+    gmv, n_orders, buyers = float(inside["gmv"].sum()), len(inside), len(per_user)
+    return {
+        "gmv": gmv, "orders": n_orders, "aov": gmv / n_orders if n_orders else math.nan,
+        "active_users": visitors, "buyers": buyers,
+        "conversion_rate": buyers / visitors if visitors else math.nan,
+        "repurchase_rate": float((per_user >= 2).sum()) / buyers if buyers else math.nan,
+        "new_customers": int(((first_day >= q.start) & (first_day <= q.end)).sum()),
+    }
+
+
+def reference_channels(raw: dict[str, pd.DataFrame], quarter: str) -> pd.Series:
+    q = Quarter(quarter)
+    orders = raw["orders"].copy()
+    orders["day"] = _local_day(orders["paid_at"])
+    inside = orders[(orders["day"] >= q.start) & (orders["day"] <= q.end)]
+    return inside.groupby("channel")["gmv"].sum() / inside["gmv"].sum()
+
+
+def _close(a: float, b: float) -> bool:
+    if isinstance(b, float) and math.isnan(b):
+        return math.isnan(a)
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# Tests on the generated shop
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shop")
+    raw = write_shop(folder / "data")
+    params_dir = write_params(folder / "params", "2025Q4",
+                              targets={"gmv": 150000.0, "repurchase_rate": 0.4, "new_customers": 30, "conversion_rate": 0.5})
+    params = kit.params.load("2025Q4", params_dir=params_dir)
+    return {"raw": raw, "folder": folder / "data", "params": params}
+
+
+@pytest.fixture(scope="module")
+def overview(shop):
+    return quarter_overview("2025Q4", source=str(shop["folder"]), params=shop["params"])
+
+
+def test_kpis_match_pandas_for_the_quarter_previous_quarter_and_year_ago(shop, overview):
+    frame = overview.kpis.to_pandas().set_index("kpi")
+    for column, quarter in (("value", "2025Q4"), ("previous_quarter", "2025Q3"), ("year_ago", "2024Q4")):
+        expected = reference_kpis(shop["raw"], quarter)
+        for kpi, value in expected.items():
+            assert _close(frame.loc[kpi, column], value), (kpi, column, frame.loc[kpi, column], value)
+
+
+def test_growth_and_target_attainment_follow_from_the_values(shop, overview):
+    now, prev, ago = (reference_kpis(shop["raw"], q) for q in ("2025Q4", "2025Q3", "2024Q4"))
+    frame = overview.kpis.to_pandas().set_index("kpi")
+    for kpi in now:
+        assert _close(frame.loc[kpi, "qoq"], now[kpi] / prev[kpi] - 1)
+        assert _close(frame.loc[kpi, "yoy"], now[kpi] / ago[kpi] - 1)
+    targets = {"gmv": 150000.0, "repurchase_rate": 0.4, "new_customers": 30, "conversion_rate": 0.5}
+    for kpi, target in targets.items():
+        assert _close(frame.loc[kpi, "attainment"], now[kpi] / target)
+    for kpi in ("orders", "aov", "active_users", "buyers"):
+        assert math.isnan(frame.loc[kpi, "attainment"])  # no target key for these
+
+
+def test_local_day_edges_are_counted_in_the_right_quarter(shop, overview):
+    # the 1 Oct 00:30 (local) order is in Q4; the 1 Jan 00:30 (local) order is not
+    raw = shop["raw"]["orders"]
+    utc_naive_q4 = raw[(pd.to_datetime(raw["paid_at"]).dt.tz_localize(None) >= "2025-10-01")
+                       & (pd.to_datetime(raw["paid_at"]).dt.tz_localize(None) < "2026-01-01")]["gmv"].sum()
+    engine = overview.value("gmv")
+    expected = reference_kpis(shop["raw"], "2025Q4")["gmv"]
+    assert _close(engine, expected)
+    assert not _close(engine, float(utc_naive_q4))  # bucketing by UTC day would give another number
+    daily = overview.daily[overview.daily["period"] == "2025Q4"]
+    assert daily["date"].min() == dt.date(2025, 10, 1) and daily["date"].max() <= dt.date(2025, 12, 31)
+    assert daily.loc[daily["date"] == dt.date(2025, 10, 1), "day_of_quarter"].item() == 1
+
+
+def test_channel_shares_match_pandas(shop, overview):
+    channels = overview.channels.to_pandas().set_index("channel")
+    now, ago = reference_channels(shop["raw"], "2025Q4"), reference_channels(shop["raw"], "2024Q4")
+    assert set(channels.index) == set(now.index)
+    for channel, share in now.items():
+        assert _close(channels.loc[channel, "share"], share)
+        assert _close(channels.loc[channel, "share_year_ago"], ago.get(channel, 0.0))
+        assert _close(channels.loc[channel, "share_change"], share - ago.get(channel, 0.0))
+    assert _close(channels["share"].sum(), 1.0)
+    assert list(channels["gmv"]) == sorted(channels["gmv"], reverse=True)
+
+
+def test_daily_gmv_matches_pandas_and_the_peak_day_finding(shop, overview):
+    raw = shop["raw"]["orders"].copy()
+    raw["day"] = _local_day(raw["paid_at"])
+    q = Quarter("2025Q4")
+    expected = raw[(raw["day"] >= q.start) & (raw["day"] <= q.end)].groupby("day")["gmv"].sum()
+    daily = overview.daily[overview.daily["period"] == "2025Q4"].set_index("date")["gmv"]
+    assert len(daily) == len(expected)
+    np.testing.assert_allclose(daily.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    peak = expected.idxmax()
+    text = "\n".join(overview.findings)
+    assert f"Peak day: **{peak.isoformat()}**" in text
+    assert f"{expected.max() / expected.sum():.1%} of the quarter's GMV" in text
+
+
+def test_findings_state_the_computed_numbers(shop, overview):
+    now, ago = reference_kpis(shop["raw"], "2025Q4"), reference_kpis(shop["raw"], "2024Q4")
+    text = "\n".join(overview.findings)
+    assert f"**{format_yuan(now['gmv'])}**" in text
+    assert f"{(now['gmv'] / ago['gmv'] - 1) * 100:+.1f}% year on year" in text
+    assert f"**{now['gmv'] / 150000.0:.1%} of the GMV target**" in text
+    top = reference_channels(shop["raw"], "2025Q4").idxmax()
+    assert re.search(rf"largest channel is \*\*{re.escape(shop['params'].channels[top].name)}\*\* with "
+                     rf"{reference_channels(shop['raw'], '2025Q4').max():.1%}", text)
+    assert f"Repurchase rate 复购率 {now['repurchase_rate']:.1%}" in text
+
+
+def test_tiles_show_the_same_numbers(shop, overview):
+    now = reference_kpis(shop["raw"], "2025Q4")
+    ago = reference_kpis(shop["raw"], "2024Q4")
+    tiles = {t["kpi"]: t for t in overview.tiles()}
+    assert tiles["gmv"]["value"] == format_yuan(now["gmv"])
+    assert tiles["buyers"]["value"] == f"{now['buyers']:,}"
+    assert tiles["repurchase_rate"]["value"] == f"{now['repurchase_rate']:.1%}"
+    assert f"YoY {(now['repurchase_rate'] - ago['repurchase_rate']) * 100:+.1f} pp" in tiles["repurchase_rate"]["lines"]
+    assert f"{now['gmv'] / 150000.0:.0%} of target {format_yuan(150000.0)}" in tiles["gmv"]["lines"]
+    html = overview.tiles_html()
+    assert html.count('class="kit-tile"') == len(tiles)
+    assert "<script" not in html and "http" not in html
+    assert overview.tiles_html() == html  # deterministic
+
+
+def test_net_of_refunds_basis_drops_refunded_orders(shop, tmp_path):
+    params = kit.params.load("2025Q4", params_dir=write_params(tmp_path, "2025Q4", gmv_basis="net_of_refunds"))
+    net = quarter_overview("2025Q4", source=str(shop["folder"]), params=params)
+    expected = reference_kpis(shop["raw"], "2025Q4", basis="net_of_refunds")
+    for kpi, value in expected.items():
+        assert _close(net.value(kpi), value), kpi
+    assert net.value("gmv") < reference_kpis(shop["raw"], "2025Q4")["gmv"]
+    assert math.isnan(net.value("gmv", "attainment"))  # no targets in this params file
+    assert any("No GMV target is set for 2025Q4" in line for line in net.findings)
+
+
+def test_display_is_deterministic_and_rounded_only_for_display(overview):
+    first, second = overview.kpis._repr_html_(), overview.kpis._repr_html_()
+    assert first == second and "0x" not in first
+    assert overview.to_pandas()["value"].dtype == np.float64
+
+
+# --------------------------------------------------------------------------------------------
+# A hand-computed case and bad input
+
+def test_hand_computed_tiny_shop(tmp_path):
+    # Q4 2025: u1 orders twice (100 + 300), u2 once (200, refunded); u3 only visits. u1 bought before (Q3).
+    utc = lambda text: pd.Timestamp(text, tz="UTC")  # noqa: E731
+    pd.DataFrame({"user_id": ["u1", "u2", "u3"], "signup_at": [utc("2025-01-01")] * 3}).to_parquet(tmp_path / "users.parquet")
+    pd.DataFrame({
+        "session_id": ["s1", "s2", "s3", "s4"], "user_id": ["u1", "u2", "u3", "u1"],
+        "started_at": [utc("2025-10-02"), utc("2025-11-11"), utc("2025-12-01"), utc("2025-08-01")],
+        "channel": ["douyin", "wecom", "direct", "douyin"], "is_paid": [True, False, False, True], "device": ["app"] * 4,
+    }).to_parquet(tmp_path / "sessions.parquet")
+    pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o0"], "user_id": ["u1", "u1", "u2", "u1"],
+        "paid_at": [utc("2025-10-02T03:00"), utc("2025-11-11T02:00"), utc("2025-11-12T05:00"), utc("2025-08-01T01:00")],
+        "gmv": [100.0, 300.0, 200.0, 50.0], "discount": [0.0] * 4, "channel": ["douyin", "douyin", "wecom", "douyin"],
+        "is_presale": [False] * 4, "status": ["paid", "paid", "refunded", "paid"],
+    }).to_parquet(tmp_path / "orders.parquet")
+    ov = quarter_overview("2025Q4", source=str(tmp_path), params=kit.params.load("2025Q4", params_dir=write_params(tmp_path / "p", "2025Q4")))
+    assert ov.value("gmv") == 600.0 and ov.value("orders") == 3 and ov.value("aov") == 200.0
+    assert ov.value("active_users") == 3 and ov.value("buyers") == 2
+    assert ov.value("conversion_rate") == pytest.approx(2 / 3) and ov.value("repurchase_rate") == 0.5
+    assert ov.value("new_customers") == 1  # u2; u1's first order was in Q3
+    assert ov.value("gmv", "previous_quarter") == 50.0 and ov.value("gmv", "qoq") == pytest.approx(11.0)
+    assert math.isnan(ov.value("gmv", "yoy"))  # nothing in 2024Q4: no base, no growth
+    shares = ov.channels.to_pandas().set_index("channel")["share"]
+    assert shares["douyin"] == pytest.approx(400 / 600) and shares["wecom"] == pytest.approx(200 / 600)
+    assert any("no earlier quarter" not in line for line in ov.findings)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="not a quarter: '2025Q5'"):
+        quarter_overview("2025Q5")
+
+
+def test_unknown_kpi_names_the_kpis(overview):
+    with pytest.raises(KeyError, match="unknown KPI 'gmvv'; KPIs: gmv, orders"):
+        overview.value("gmvv")
+
+
+def test_missing_sessions_table_is_named(tmp_path, shop):
+    (tmp_path / "orders.parquet").write_bytes((shop["folder"] / "orders.parquet").read_bytes())
+    with pytest.raises(FileNotFoundError, match="no file for table 'sessions'"):
+        quarter_overview("2025Q4", source=str(tmp_path), params=shop["params"])
+
+
+# --------------------------------------------------------------------------------------------
+# On the sample data set
+
+def _sample_raw() -> dict[str, pd.DataFrame] | None:
+    folder = config.SAMPLE_DIR
+    if not (folder / "orders.parquet").exists() or not (folder / "sessions.parquet").exists():
+        return None
+    return {
+        "orders": pd.read_parquet(folder / "orders.parquet", columns=["user_id", "paid_at", "gmv", "status", "channel"]),
+        "sessions": pd.read_parquet(folder / "sessions.parquet", columns=["user_id", "started_at"]),
+    }
+
+
+@pytest.mark.slow
+def test_sample_overview_matches_pandas():
+    raw = _sample_raw()
+    if raw is None:
+        pytest.skip("the sample data is not generated (make sample)")
+    for frame in raw.values():
+        frame["user_id"] = frame["user_id"].astype(str)
+    ov = quarter_overview("2025Q4")
+    basis = kit.params.load("2025Q4").gmv_basis
+    for column, quarter in (("value", "2025Q4"), ("previous_quarter", "2025Q3"), ("year_ago", "2024Q4")):
+        expected = reference_kpis(raw, quarter, basis=basis)
+        for kpi, value in expected.items():
+            assert _close(ov.value(kpi, column), value) or math.isclose(ov.value(kpi, column), value, rel_tol=1e-9), (kpi, column)
+    channels = ov.channels.to_pandas().set_index("channel")["share"]
+    reference = reference_channels(raw, "2025Q4")
+    for channel, share in reference.items():
+        assert math.isclose(channels[channel], share, rel_tol=1e-9)
