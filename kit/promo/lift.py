@@ -1,0 +1,529 @@
+"""``kit.promo.lift``: incremental GMV of a promotion — during, after and net — with intervals.
+
+The counterfactual (what would have sold without the promotion) is the model of
+:mod:`kit.promo.model`, fitted on the pre-period and simulated over the promotion and the
+``post_days`` after it. ``effect = actual − counterfactual``: positive during a sale, usually
+negative after it (demand pulled forward), and ``net`` = during + after is what the sale really added.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from kit.promo import model as _model
+from kit.results import Result, frame_html
+
+PERIODS = ("during", "after", "net")
+SUMMARY_COLUMNS = ["period", "days", "actual", "predicted", "effect", "ci_low", "ci_high",
+                   "rel_effect", "rel_ci_low", "rel_ci_high", "pvalue"]
+MIN_PRE_DAYS = 21           # fewer observed pre-period days than this cannot fit a weekly model
+SHORT_PRE_DAYS = 56         # below eight weeks the fit works but deserves a warning
+LOW_R2 = 0.3                # controls explaining less than this share of the pre-period variance
+CONTROL_JUMP_Z = 4.0        # a control's during-period mean this many pre-period weekly s.d. away
+
+
+class PromoWarning(UserWarning):
+    """A diagnostic of the promotion analysis failed (poor fit, contaminated control, placebo alarms)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Input handling
+
+def _as_frame(data, columns: list[str], what: str = "data") -> pd.DataFrame:
+    """Only the needed columns of a pandas DataFrame or an Ibis table (a daily table is small)."""
+    if isinstance(data, pd.DataFrame):
+        present = list(data.columns)
+    elif isinstance(data, ir.Table):
+        present = list(data.columns)
+    else:
+        raise ValueError(f"{what} must be a pandas DataFrame or an Ibis table, got {type(data).__name__}")
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise ValueError(f"{what}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                         f"not found; columns present: {', '.join(map(str, present))}")
+    if isinstance(data, pd.DataFrame):
+        return data[columns].copy()
+    return data.select(*columns).to_pandas()
+
+
+def _day(value, name: str) -> pd.Timestamp:
+    try:
+        day = pd.Timestamp(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a date like '2025-11-11', got {value!r}") from error
+    if pd.isna(day):
+        raise ValueError(f"{name} must be a date like '2025-11-11', got {value!r}")
+    return day.normalize()
+
+
+def _prepare(data, *, target: str, controls: list[str], date: str, extra: list[str] = ()) -> pd.DataFrame:
+    frame = _as_frame(data, [date, target, *controls, *extra])
+    try:
+        frame[date] = pd.to_datetime(frame[date]).dt.normalize()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"data: column {date!r} must hold dates; {error}") from error
+    if frame[date].isna().any():
+        bad = frame[frame[date].isna()]
+        raise ValueError(f"data: column {date!r} has {len(bad)} empty date(s); example row: {bad.iloc[0].to_dict()}")
+    duplicated = frame[date].duplicated(keep=False)
+    if duplicated.any():
+        example = frame.loc[duplicated, date].iloc[0].date()
+        raise ValueError(f"data: the daily series must have one row per date; {int(duplicated.sum())} rows share "
+                         f"a date (e.g. {example}). Aggregate to one row per day first.")
+    frame = frame.sort_values(date).reset_index(drop=True)
+    expected = pd.date_range(frame[date].iloc[0], frame[date].iloc[-1], freq="D")
+    if len(expected) != len(frame):
+        missing = expected.difference(frame[date])
+        raise ValueError(f"data: the daily series has gaps: {len(missing)} date(s) missing between "
+                         f"{expected[0].date()} and {expected[-1].date()} (e.g. {missing[0].date()}). "
+                         "Add those days (with 0 if nothing sold) so the weekly pattern stays aligned.")
+    for column in [target, *controls]:
+        try:
+            frame[column] = pd.to_numeric(frame[column]).astype(float)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"data: column {column!r} must be numeric; {error}") from error
+    return frame
+
+
+def _excluded_days(frame: pd.DataFrame, exclude, date: str) -> np.ndarray:
+    if exclude is None:
+        return np.zeros(len(frame), dtype=bool)
+    if isinstance(exclude, str):
+        if exclude not in frame.columns:
+            raise ValueError(f"exclude={exclude!r} is not a column of the data")
+        return frame[exclude].fillna(False).astype(bool).to_numpy()
+    days = pd.to_datetime(pd.Index(list(exclude))).normalize()
+    return frame[date].isin(days).to_numpy()
+
+
+# ------------------------------------------------------------------------------------------------
+# The estimate
+
+@dataclass
+class _Window:
+    dates: pd.DatetimeIndex
+    actual: np.ndarray
+    period: np.ndarray                 # "pre" / "gap" / "during" / "after"
+    excluded: np.ndarray               # pre-period days masked as missing
+    observed: np.ndarray               # pre-period days the model is fitted on
+    controls: np.ndarray               # (T, k) raw controls
+    control_names: list[str]
+
+
+@dataclass
+class _Estimate:
+    window: _Window
+    fitted: _model.Fit
+    forecast: _model.Forecast
+    y_mean: float
+    y_sd: float
+    x_mean: np.ndarray
+    x_sd: np.ndarray
+    effect_draws: dict[str, np.ndarray]
+    predicted_draws: dict[str, np.ndarray]
+    summary: pd.DataFrame
+
+
+def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str, start: pd.Timestamp,
+            end: pd.Timestamp, pre_start: pd.Timestamp | None, post_days: int, gap_days: int,
+            excluded: np.ndarray) -> _Window:
+    first, last = frame[date].iloc[0], frame[date].iloc[-1]
+    finish = end + pd.Timedelta(days=post_days)
+    if start > end:
+        raise ValueError(f"the promotion starts after it ends: start {start.date()} > end {end.date()}")
+    if start <= first or finish > last:
+        raise ValueError(
+            f"promotion window outside the data: the analysis needs {start.date()} to {finish.date()} "
+            f"(end + post_days={post_days}) and at least three weeks before it, but the data cover "
+            f"{first.date()} to {last.date()}")
+    pre_start = first if pre_start is None else max(first, pre_start)
+    pre_end = start - pd.Timedelta(days=gap_days + 1)
+    keep = ((frame[date] >= pre_start) & (frame[date] <= finish)).to_numpy()
+    sub = frame.loc[keep].reset_index(drop=True)
+    excluded = excluded[keep]
+    dates = pd.DatetimeIndex(sub[date])
+    period = np.select([dates <= pre_end, dates < start, dates <= end], ["pre", "gap", "during"], "after").astype(object)
+    actual = sub[target].to_numpy(dtype=float)
+    observed = (period == "pre") & ~excluded & ~np.isnan(actual)
+    n_observed = int(observed.sum())
+    if n_observed < MIN_PRE_DAYS:
+        raise ValueError(
+            f"pre-period too short: {n_observed} usable day(s) between {pre_start.date()} and {pre_end.date()} "
+            f"(after gap_days={gap_days} and {int(((period == 'pre') & excluded).sum())} masked day(s)); "
+            f"the model needs at least {MIN_PRE_DAYS} (three weeks) and is reliable from {SHORT_PRE_DAYS}")
+    window_nan = np.isnan(actual) & np.isin(period, ["during", "after"])
+    if window_nan.any():
+        example = dates[window_nan][0].date()
+        raise ValueError(f"data: column {target!r} is empty on {int(window_nan.sum())} day(s) of the promotion "
+                         f"window or the post-period (e.g. {example}); the effect cannot be measured there")
+    x = sub[controls].to_numpy(dtype=float) if controls else np.zeros((len(sub), 0))
+    for j, name in enumerate(controls):
+        empty = np.isnan(x[:, j])
+        if empty.any():
+            raise ValueError(f"data: control {name!r} is empty on {int(empty.sum())} day(s) "
+                             f"(e.g. {dates[empty][0].date()}); controls must be complete over the window")
+    return _Window(dates=dates, actual=actual, period=period, excluded=(period == "pre") & excluded,
+                   observed=observed, controls=x, control_names=list(controls))
+
+
+def _standardise(window: _Window) -> tuple[np.ndarray, np.ndarray | None, float, float, np.ndarray, np.ndarray]:
+    y_pre = window.actual[window.observed]
+    y_mean, y_sd = float(np.mean(y_pre)), float(np.std(y_pre, ddof=1))
+    if not y_sd > 0:
+        raise ValueError(f"the outcome is constant ({y_mean:g}) over the pre-period; there is nothing to model")
+    y_std = np.where(window.observed, (window.actual - y_mean) / y_sd, np.nan)
+    x_pre = window.controls[window.observed]
+    x_mean = x_pre.mean(axis=0)
+    x_sd = x_pre.std(axis=0, ddof=1) if len(x_pre) > 1 else np.zeros(x_pre.shape[1])
+    constant = [name for name, sd in zip(window.control_names, x_sd) if not sd > 0]
+    if constant:
+        raise ValueError(f"control{'s' if len(constant) > 1 else ''} {', '.join(map(repr, constant))} "
+                         "constant over the pre-period: a constant cannot explain the outcome; drop it")
+    x_std = (window.controls - x_mean) / x_sd if window.controls.shape[1] else None
+    return y_std, x_std, y_mean, y_sd, x_mean, x_sd
+
+
+def _two_sided_p(effect_draws: np.ndarray) -> float:
+    """Two-sided posterior tail probability that the effect is zero (CausalImpact's, doubled)."""
+    n = effect_draws.size
+    below = (1 + np.sum(effect_draws <= 0)) / (n + 1)
+    above = (1 + np.sum(effect_draws >= 0)) / (n + 1)
+    return float(min(1.0, 2 * min(below, above)))
+
+
+def _estimate(window: _Window, *, seasonality: int | None, alpha: float, n_draws: int, seed: int,
+              level_prior: str | None, start_params: np.ndarray | None = None) -> _Estimate:
+    y_std, x_std, y_mean, y_sd, x_mean, x_sd = _standardise(window)
+    fitted = _model.fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params)
+    origin = int(np.flatnonzero(window.observed)[-1])
+    forecast = _model.simulate(fitted, origin, n_draws, np.random.default_rng(seed))
+    simulated = y_mean + y_sd * forecast.draws           # yuan
+    expected = y_mean + y_sd * forecast.mean
+    rows, effect_draws, predicted_draws = [], {}, {}
+    masks = {"during": window.period == "during", "after": window.period == "after"}
+    masks["net"] = masks["during"] | masks["after"]
+    for name in PERIODS:
+        mask = masks[name]
+        days = int(mask.sum())
+        if days == 0:
+            rows.append({"period": name, "days": 0, **{c: np.nan for c in SUMMARY_COLUMNS[2:]}})
+            continue
+        actual = float(window.actual[mask].sum())
+        predicted = float(expected[mask].sum())
+        sim_total = simulated[:, mask].sum(axis=1)
+        draws = actual - sim_total
+        low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel_draws = draws / sim_total
+        rel_low, rel_high = np.quantile(rel_draws, [alpha / 2, 1 - alpha / 2])
+        rows.append({"period": name, "days": days, "actual": actual, "predicted": predicted,
+                     "effect": actual - predicted, "ci_low": float(low), "ci_high": float(high),
+                     "rel_effect": (actual - predicted) / predicted if predicted else np.nan,
+                     "rel_ci_low": float(rel_low), "rel_ci_high": float(rel_high),
+                     "pvalue": _two_sided_p(draws)})
+        effect_draws[name] = draws
+        predicted_draws[name] = sim_total
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return _Estimate(window=window, fitted=fitted, forecast=forecast, y_mean=y_mean, y_sd=y_sd, x_mean=x_mean,
+                     x_sd=x_sd, effect_draws=effect_draws, predicted_draws=predicted_draws, summary=summary)
+
+
+def _daily(estimate: _Estimate, alpha: float) -> pd.DataFrame:
+    w, f = estimate.window, estimate.forecast
+    mu, sd = estimate.y_mean, estimate.y_sd
+    z = stats.norm.ppf(1 - alpha / 2)
+    n = len(w.dates)
+    predicted, lower, upper = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    # Pre-period: one-step-ahead predictions (after the filter's diffuse burn-in).
+    burn = estimate.fitted.model.loglikelihood_burn
+    pre = np.arange(n) <= f.origin
+    pre[:burn] = False
+    spread = np.sqrt(np.clip(f.one_step_var, 0, None))
+    predicted[pre] = mu + sd * f.one_step[pre]
+    lower[pre] = mu + sd * (f.one_step[pre] - z * spread[pre])
+    upper[pre] = mu + sd * (f.one_step[pre] + z * spread[pre])
+    ahead = np.arange(n) > f.origin
+    simulated = mu + sd * f.draws[:, ahead]
+    predicted[ahead] = mu + sd * f.mean[ahead]
+    lower[ahead], upper[ahead] = np.quantile(simulated, [alpha / 2, 1 - alpha / 2], axis=0)
+    effect = w.actual - predicted
+    effect_low, effect_high = w.actual - upper, w.actual - lower
+    cumulative = np.full(n, np.nan)
+    cum_low, cum_high = np.full(n, np.nan), np.full(n, np.nan)
+    promo = np.isin(w.period, ["during", "after"])
+    if promo.any():
+        counted = simulated[:, promo[ahead]]
+        cum_draws = np.cumsum(w.actual[promo] - counted, axis=1)
+        cumulative[promo] = np.cumsum(effect[promo])
+        cum_low[promo], cum_high[promo] = np.quantile(cum_draws, [alpha / 2, 1 - alpha / 2], axis=0)
+    return pd.DataFrame({
+        "date": w.dates, "period": w.period, "excluded": w.excluded, "actual": w.actual,
+        "predicted": predicted, "lower": lower, "upper": upper,
+        "effect": effect, "effect_low": effect_low, "effect_high": effect_high,
+        "cum_effect": cumulative, "cum_low": cum_low, "cum_high": cum_high,
+    })
+
+
+# ------------------------------------------------------------------------------------------------
+# Diagnostics
+
+def _diagnostics(estimate: _Estimate, frame_daily: pd.DataFrame) -> dict:
+    w = estimate.window
+    observed = w.observed.copy()
+    burn = max(estimate.fitted.model.loglikelihood_burn, 14)
+    first_counted = np.flatnonzero(observed)[min(burn, observed.sum() - 1)]
+    counted = observed & (np.arange(len(observed)) >= first_counted) & (w.actual != 0)
+    pred = frame_daily["predicted"].to_numpy()
+    mape = float(np.mean(np.abs((w.actual[counted] - pred[counted]) / w.actual[counted]))) if counted.any() else np.nan
+    r2 = np.nan
+    if w.controls.shape[1]:
+        ols = sm.OLS(w.actual[observed], sm.add_constant(w.controls[observed], has_constant="add")).fit()
+        r2 = float(ols.rsquared)
+    # A control that jumps during the promotion is contaminated by it: compare its during-period mean
+    # with the spread of its weekly means in the pre-period (weekly means absorb the day-of-week pattern).
+    jumps = {}
+    during = w.period == "during"
+    for j, name in enumerate(w.control_names):
+        series = pd.Series(w.controls[observed, j])
+        weekly = series.groupby(np.arange(len(series)) // 7).mean()
+        weekly = weekly.iloc[:-1] if len(series) % 7 else weekly
+        recent = weekly.iloc[-2:]
+        # Weekly means drift like a random walk: scale the week-to-week spread by the horizon.
+        horizon = 1.0 + during.sum() / 7.0
+        spread = float(weekly.diff().std(ddof=1)) * np.sqrt(horizon) if len(weekly) > 2 else np.nan
+        jumps[name] = float((w.controls[during, j].mean() - recent.mean()) / spread) if spread and spread > 0 else np.nan
+    return {
+        "pre_days": int(observed.sum()), "masked_days": int(w.excluded.sum()),
+        "mape": mape, "controls_r2": r2, "control_jump_z": jumps,
+        "converged": estimate.fitted.converged, "variances": estimate.fitted.variances,
+        "level_prior": estimate.fitted.level_prior or "none (maximum likelihood)",
+    }
+
+
+def _diagnostic_warnings(diagnostics: dict, alpha: float) -> list[str]:
+    found = []
+    if diagnostics["pre_days"] < SHORT_PRE_DAYS:
+        found.append(f"short pre-period: {diagnostics['pre_days']} days (fewer than {SHORT_PRE_DAYS}); "
+                     "the counterfactual rests on little history")
+    if not diagnostics["converged"]:
+        found.append("the model's likelihood maximisation did not converge; treat the intervals with caution")
+    r2 = diagnostics["controls_r2"]
+    if np.isfinite(r2) and r2 < LOW_R2:
+        found.append(f"the controls explain little of the pre-period (R² = {r2:.2f} < {LOW_R2}); "
+                     "the counterfactual rests mostly on trend and weekday pattern")
+    for name, z in diagnostics["control_jump_z"].items():
+        if np.isfinite(z) and abs(z) > CONTROL_JUMP_Z:
+            found.append(f"control {name!r} moves during the promotion ({z:+.1f} pre-period weekly s.d.): "
+                         "it is probably affected by the promotion and should not be a control")
+    placebo = diagnostics.get("placebo")
+    if placebo is not None and placebo["windows"] and placebo["binomial_p"] < 0.05:
+        found.append(f"placebo check: {placebo['significant']} of {placebo['windows']} fake promotions in the "
+                     f"pre-period come out significant (expected about {alpha:.0%}); the intervals are too "
+                     "narrow for this series, so do not trust a 'significant' verdict")
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# Results
+
+@dataclass
+class PlaceboResult(Result):
+    """Placebo-in-time: the same analysis on fake promotions inside the pre-period."""
+
+    windows: pd.DataFrame
+    alpha: float
+    title: str = "Placebo check (fake promotions in the pre-period)"
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.windows
+
+    @property
+    def significant(self) -> int:
+        return int(self.windows["significant"].sum()) if len(self.windows) else 0
+
+    @property
+    def share(self) -> float:
+        return self.significant / len(self.windows) if len(self.windows) else np.nan
+
+    @property
+    def binomial_p(self) -> float:
+        """P(at least this many 'significant' fakes) if the test held its level alpha."""
+        if not len(self.windows):
+            return np.nan
+        return float(stats.binom.sf(self.significant - 1, len(self.windows), self.alpha))
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"{self.significant} of {len(self.windows)} fake windows significant at alpha = {self.alpha:g} "
+                f"(P of so many if the model is right: {self.binomial_p:.3g})"]
+
+
+@dataclass
+class LiftResult(Result):
+    """Incremental effect of a promotion; ``to_pandas()`` holds one row per period (during, after, net)."""
+
+    summary: pd.DataFrame
+    daily: pd.DataFrame
+    diagnostics: dict
+    warnings: list[str]
+    effect_draws: dict[str, np.ndarray] = field(repr=False)
+    predicted_draws: dict[str, np.ndarray] = field(repr=False)
+    target: str = "gmv"
+    alpha: float = 0.05
+    start: _dt.date | None = None
+    end: _dt.date | None = None
+    placebo: PlaceboResult | None = None
+
+    @property
+    def title(self) -> str:
+        return f"Incremental {self.target} {self.start} – {self.end}: during, after, net ({1 - self.alpha:.0%} intervals)"
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.summary
+
+    def row(self, period: str) -> pd.Series:
+        return self.summary.set_index("period").loc[period]
+
+    def diagnostics_frame(self) -> pd.DataFrame:
+        d = self.diagnostics
+        rows = [("pre-period days used", d["pre_days"]), ("pre-period days masked", d["masked_days"]),
+                ("one-step-ahead MAPE (pre-period)", d["mape"]), ("controls R² (pre-period)", d["controls_r2"])]
+        rows += [(f"control jump z: {k}", v) for k, v in d["control_jump_z"].items()]
+        if d.get("placebo") is not None:
+            rows += [("placebo windows", d["placebo"]["windows"]),
+                     ("placebo share significant", d["placebo"]["share"])]
+        rows += [(f"variance {k} (standardized)", v) for k, v in d["variances"].items()]
+        rows.append(("level variance prior", d["level_prior"]))
+        rows.append(("fit converged", d["converged"]))
+        return pd.DataFrame(rows, columns=["diagnostic", "value"])
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"warning: {w}" for w in self.warnings]
+
+    def plot(self, axes=None, **kwargs):
+        from kit.promo.plots import plot_lift
+        return plot_lift(data=self.daily, axes=axes, title=f"{self.target} {self.start} – {self.end}", **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Public functions
+
+def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_draws: int) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if seasonality is not None and (not isinstance(seasonality, (int, np.integer)) or seasonality < 2):
+        raise ValueError(f"seasonality must be None or a whole number ≥ 2 (7 = weekly), got {seasonality!r}")
+    for name, value in (("post_days", post_days), ("gap_days", gap_days)):
+        if not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a whole number ≥ 0, got {value!r}")
+    if not isinstance(n_draws, (int, np.integer)) or n_draws < 100:
+        raise ValueError(f"n_draws must be a whole number ≥ 100, got {n_draws!r}")
+
+
+def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
+         pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
+         seed: int = 0, *, exclude=None, n_draws: int = 1000, level_prior: str | None = "auto",
+         placebos: int = 0, warn: bool = True) -> LiftResult:
+    """Counterfactual incremental ``target`` of a promotion running ``start``..``end`` (inclusive dates).
+
+    ``data``: a daily table (pandas or Ibis) with one row per date and no missing dates.
+    ``controls``: columns the promotion does not affect (e.g. GMV of unpromoted, unrelated categories).
+    ``post_days``: days after ``end`` in the ``after`` period (the pull-forward dip).
+    ``gap_days``: days before ``start`` left out of the fit (presale, "waiting for 11.11").
+    ``exclude``: dates (or a boolean column) of the pre-period to treat as missing — other promotions.
+    ``placebos``: how many fake promotions inside the pre-period to analyse as a check (0 = none).
+    Returns a :class:`LiftResult`; its diagnostics' failures are also issued as :class:`PromoWarning`.
+    """
+    controls = list(controls or [])
+    _check_options(alpha, seasonality, post_days, gap_days, n_draws)
+    if level_prior not in _model.LEVEL_PRIORS:
+        raise ValueError(f"level_prior must be one of {_model.LEVEL_PRIORS}, got {level_prior!r}")
+    if target in controls:
+        raise ValueError(f"the target {target!r} cannot also be a control")
+    extra = [exclude] if isinstance(exclude, str) else []
+    frame = _prepare(data, target=target, controls=controls, date=date, extra=extra)
+    excluded = _excluded_days(frame, exclude, date)
+    start_day, end_day = _day(start, "start"), _day(end, "end")
+    window = _window(frame, target=target, controls=controls, date=date, start=start_day, end=end_day,
+                     pre_start=None if pre_start is None else _day(pre_start, "pre_start"),
+                     post_days=post_days, gap_days=gap_days, excluded=excluded)
+    estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed,
+                         level_prior=level_prior)
+    daily_frame = _daily(estimate, alpha)
+    diagnostics = _diagnostics(estimate, daily_frame)
+    placebo_result = None
+    if placebos:
+        placebo_result = _placebo(frame, target=target, controls=controls, date=date, start=start_day, end=end_day,
+                                  pre_start=pre_start, post_days=post_days, gap_days=gap_days, alpha=alpha,
+                                  seasonality=seasonality, seed=seed, excluded=excluded, windows=placebos,
+                                  level_prior=level_prior, start_params=estimate.fitted.params)
+        diagnostics["placebo"] = {"windows": len(placebo_result.windows), "significant": placebo_result.significant,
+                                  "share": placebo_result.share, "binomial_p": placebo_result.binomial_p}
+    found = _diagnostic_warnings(diagnostics, alpha)
+    if warn:
+        for message in found:
+            warnings.warn(f"{target} {start_day.date()}–{end_day.date()}: {message}", PromoWarning, stacklevel=2)
+    return LiftResult(summary=estimate.summary, daily=daily_frame, diagnostics=diagnostics, warnings=found,
+                      effect_draws=estimate.effect_draws, predicted_draws=estimate.predicted_draws, target=target,
+                      alpha=alpha, start=start_day.date(), end=end_day.date(), placebo=placebo_result)
+
+
+def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_start, post_days, gap_days, alpha,
+             seasonality, seed, excluded, windows, level_prior, start_params, n_draws: int = 500) -> PlaceboResult:
+    """Fake promotions of the same length, latest first, inside the real pre-period and clear of masked days."""
+    length = (end - start).days + 1
+    span = length + post_days
+    pre_end = start - pd.Timedelta(days=gap_days + 1)
+    dates = frame[date]
+    first = dates.iloc[0] if pre_start is None else max(dates.iloc[0], _day(pre_start, "pre_start"))
+    rows = []
+    fake_end_of_span = pre_end
+    while len(rows) < windows:
+        fake_start = fake_end_of_span - pd.Timedelta(days=span - 1)
+        fake_pre_end = fake_start - pd.Timedelta(days=gap_days + 1)
+        pre_mask = ((dates >= first) & (dates <= fake_pre_end) & ~excluded).to_numpy()
+        if pre_mask.sum() < SHORT_PRE_DAYS:
+            break
+        in_span = ((dates >= fake_start) & (dates <= fake_end_of_span)).to_numpy()
+        if excluded[in_span].any():  # a real promotion inside the fake window: slide past it
+            fake_end_of_span = dates[in_span & excluded].min() - pd.Timedelta(days=1)
+            continue
+        fake_end = fake_start + pd.Timedelta(days=length - 1)
+        sub = frame.loc[(dates <= fake_end_of_span).to_numpy()].reset_index(drop=True)
+        window = _window(sub, target=target, controls=controls, date=date, start=fake_start, end=fake_end,
+                         pre_start=first, post_days=post_days, gap_days=gap_days,
+                         excluded=excluded[(dates <= fake_end_of_span).to_numpy()])
+        estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed + len(rows) + 1,
+                             level_prior=level_prior, start_params=start_params)
+        net = estimate.summary.set_index("period").loc["net"]
+        rows.append({"start": fake_start.date(), "end": fake_end.date(), "effect": net["effect"],
+                     "ci_low": net["ci_low"], "ci_high": net["ci_high"], "rel_effect": net["rel_effect"],
+                     "pvalue": net["pvalue"], "significant": bool(net["pvalue"] < alpha)})
+        fake_end_of_span = fake_start - pd.Timedelta(days=7)
+    table = pd.DataFrame(rows, columns=["start", "end", "effect", "ci_low", "ci_high", "rel_effect", "pvalue", "significant"])
+    return PlaceboResult(windows=table, alpha=alpha)
+
+
+def placebo(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
+            pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
+            seed: int = 0, *, exclude=None, windows: int = 10, level_prior: str | None = "auto") -> PlaceboResult:
+    """Placebo-in-time check on its own: :func:`lift` on ``windows`` fake promotions before ``start``."""
+    controls = list(controls or [])
+    _check_options(alpha, seasonality, post_days, gap_days, 1000)
+    frame = _prepare(data, target=target, controls=controls, date=date,
+                     extra=[exclude] if isinstance(exclude, str) else [])
+    excluded = _excluded_days(frame, exclude, date)
+    return _placebo(frame, target=target, controls=controls, date=date, start=_day(start, "start"),
+                    end=_day(end, "end"), pre_start=pre_start, post_days=post_days, gap_days=gap_days, alpha=alpha,
+                    seasonality=seasonality, seed=seed, excluded=excluded, windows=windows,
+                    level_prior=level_prior, start_params=None)
