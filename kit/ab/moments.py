@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from kit.ab.metrics import PROPORTION, Metric
 
@@ -54,7 +55,8 @@ def as_table(data) -> ir.Table:
     if isinstance(data, ir.Table):
         return data
     if isinstance(data, pd.DataFrame):
-        return ibis.memtable(data)
+        # through Arrow: ibis' own pandas schema inference warns under pandas 3
+        return ibis.memtable(pa.Table.from_pandas(data, preserve_index=False))
     raise ValueError(f"data must be an Ibis table or a pandas DataFrame with one row per user, got {type(data).__name__}")
 
 
@@ -117,7 +119,7 @@ def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str
     for a, b in sorted(pairs):
         aggregates[f"p{a}_{b}"] = (value[a] * value[b]).sum()
     grouped = table.group_by(table[variant].cast("string").name("__arm")).aggregate(**aggregates)
-    frame = grouped.to_pandas().sort_values("__arm", kind="stable").reset_index(drop=True)
+    frame = grouped.to_pyarrow().to_pandas().sort_values("__arm", kind="stable").reset_index(drop=True)
 
     if frame["__arm"].isnull().any():
         missing = int(frame.loc[frame["__arm"].isnull(), "n"].sum())

@@ -60,7 +60,7 @@ def srm(data, variant: str = "variant", expected: Mapping[str, float] | None = N
     else:
         table = as_table(data)
         _require_columns(table, [variant], "srm")
-        counts = table.group_by(table[variant].cast("string").name("arm")).aggregate(users=ibis._.count()).to_pandas()
+        counts = table.group_by(table[variant].cast("string").name("arm")).aggregate(users=ibis._.count()).to_pyarrow().to_pandas()
         if counts["arm"].isnull().any():
             raise ValueError(f"column {variant!r}: {int(counts.loc[counts['arm'].isnull(), 'users'].sum()):,} rows have no variant (null)")
         observed = dict(zip(counts["arm"], counts["users"].astype(float)))
