@@ -1,0 +1,189 @@
+"""The funnel's chains, built inside the engine (Ibis; as-of joins on DuckDB).
+
+For every counted step-1 event (a *start*) the chain takes, step by step, the earliest event of the
+next step at or after the previous step's time, as long as it lies within the window of the start.
+Steps are mutually exclusive (checked), so "earliest at or after" both orders same-time events by
+step order and never lets one event fill two steps. Taking the earliest is optimal: any valid
+chain's k-th event is no earlier than the greedy chain's, so the greedy chain is the deepest one
+from that start and its step times are the earliest possible (which defines time to convert).
+
+Only aggregates leave the engine: the chain table stays an Ibis expression until grouped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from kit.funnel._input import Step, interval_literal, require_columns
+
+UNIT, TS, STEP, HOLD, PART, START_ID = "__unit", "__ts", "__step", "__hold", "__part", "__start"
+# Partition key for units whose step events carry no hold value at all.
+_NO_HOLD_VALUE = "∅ (no hold value)"
+ATTEMPTS = ("best", "first", "totals")
+
+
+def time_column(j: int) -> str:
+    """Column holding the time the chain reached step ``j`` (0-based; ``t0`` is the start)."""
+    return f"t{j}"
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    steps: tuple[Step, ...]
+    window: pd.Timedelta
+    attempt: str
+    unit: str
+    by: tuple[str, ...]
+    hold: str | None
+    bounds: tuple | None            # naive local [lower, upper) of the entry period, or None
+    check: bool = True
+
+
+def _tag(events: ir.Table, spec: ChainSpec) -> ir.Table:
+    """Step events only, with the step index (0-based), the unit, the segment columns and the hold key."""
+    needed = {"ts": "the time of each event", spec.unit: "the unit whose funnel is counted (parameter unit)"}
+    if any(s.event is not None for s in spec.steps):
+        needed["event"] = "the event name the steps refer to"
+    for column in spec.by:
+        needed[column] = "a breakdown column (parameter by)"
+    if spec.hold:
+        needed[spec.hold] = "the key held constant across steps (parameter hold)"
+    require_columns(events, needed)
+    internal = [c for c in spec.by if c.startswith("__") or c in {time_column(j) for j in range(len(spec.steps))} | {"depth"}]
+    if internal:
+        raise ValueError(f"breakdown column name(s) {internal} clash with the funnel's own columns; rename them")
+
+    matches = [s.matches(events) for s in spec.steps]
+    step = ibis.cases(*[(m, i) for i, m in enumerate(matches)], else_=ibis.null("int8")).cast("int8")
+    keep = step.notnull()
+    if spec.bounds is not None:
+        lower, upper = spec.bounds
+        # Starts lie in the period; later steps may finish after it, within the window.
+        keep &= (events.ts >= lower) & (events.ts < upper + spec.window.to_pytimedelta())
+    columns = {UNIT: events[spec.unit], TS: events.ts, STEP: step}
+    columns.update({c: events[c] for c in spec.by})
+    if spec.hold:
+        columns[HOLD] = events[spec.hold].cast("string")
+    if spec.check:
+        _check(events, spec, matches, keep)
+    return events.filter(keep).select(**columns)
+
+
+def _check(events: ir.Table, spec: ChainSpec, matches: list, keep) -> None:
+    """One aggregate over the step events: empty times or units, and events matching several steps."""
+    custom = any(s.rule is not None for s in spec.steps)
+    hits = sum(m.fill_null(False).cast("int8") for m in matches)
+    considered = events.filter(hits > 0)
+    problems = {
+        "null_ts": (events.ts.isnull(), "ts", "must not be empty (null) on step events"),
+        "null_unit": (events[spec.unit].isnull(), spec.unit, f"must not be empty (null) on step events (it is the unit)"),
+    }
+    if custom:
+        problems["overlap"] = (hits > 1, None, None)
+    counts = considered.aggregate(**{k: v[0].cast("int64").sum() for k, v in problems.items()}).to_pyarrow().to_pylist()[0]
+    for key, (predicate, column, rule) in problems.items():
+        rows = counts[key] or 0
+        if not rows:
+            continue
+        example = considered.filter(predicate).limit(1)
+        shown = example.to_pyarrow().to_pylist()[0]
+        plural = f"{rows:,} row{'s' if rows != 1 else ''}"
+        if key == "overlap":
+            labels = [s.label for s, hit in zip(spec.steps, _rebind(example, spec)) if hit]
+            raise ValueError(f"events table: step rules overlap — {plural} match{'es' if rows == 1 else ''} several steps (the example matches "
+                             f"{', '.join(labels)}), but one event fills at most one step; make the rules exclusive. "
+                             f"Example: {shown}")
+        raise ValueError(f"events table, column '{column}': {rule} — {plural}; example: {shown}")
+
+
+def _rebind(one_row: ir.Table, spec: ChainSpec) -> list[bool]:
+    row = one_row.select(**{f"m{i}": s.matches(one_row).fill_null(False) for i, s in enumerate(spec.steps)})
+    values = row.to_pyarrow().to_pylist()[0]
+    return [values[f"m{i}"] for i in range(len(spec.steps))]
+
+
+def _hold_partitions(tagged: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """Each unit's hold values, and its step events copied into every partition they fit.
+
+    An event without a hold value fits every partition of its unit; a unit none of whose step
+    events has a value gets one partition of its own, so its chains are still counted.
+    """
+    valued = tagged.filter(tagged[HOLD].notnull())
+    parts = valued.select(UNIT, **{PART: valued[HOLD]}).distinct()
+    units = tagged.select(UNIT).distinct()
+    bare = units.anti_join(parts, UNIT).select(UNIT, **{PART: ibis.literal(_NO_HOLD_VALUE)})
+    parts = parts.union(bare)
+    unvalued = tagged.filter(tagged[HOLD].isnull()).drop(HOLD)
+    spread = unvalued.inner_join(parts, UNIT).select(UNIT, TS, STEP, PART)
+    placed = valued.select(UNIT, TS, STEP, **{PART: valued[HOLD]})
+    return parts, placed.union(spread)
+
+
+def _extend(chain: ir.Table, step_events: ir.Table, j: int, window: ir.IntervalScalar, keys: list[str]) -> ir.Table:
+    """Add ``t{j}``: the earliest step-j event at or after ``t{j-1}``, if within the window of ``t0``."""
+    right = step_events.filter(step_events[STEP] == j).select(
+        **{f"__r{k}": step_events[k] for k in keys}, __rts=step_events[TS]).view()
+    chain = chain.view()  # a fresh relation, so Ibis does not fold this join into the previous one
+    previous = chain[time_column(j - 1)]
+    joined = chain.asof_join(right, on=previous <= right.__rts,
+                             predicates=[chain[k] == right[f"__r{k}"] for k in keys])
+    reached = joined.__rts <= joined[time_column(0)] + window
+    return joined.select(*chain.columns, **{time_column(j): ibis.ifelse(reached, joined.__rts, ibis.null("timestamp"))})
+
+
+def chains(events: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
+    """The counted chains: one row per counted start, with ``depth`` (steps reached) and ``t0..t{k-1}``.
+
+    ``times=False`` lets ``best`` without a breakdown keep only each unit's depth (no step times).
+    """
+    if spec.attempt not in ATTEMPTS:
+        raise ValueError(f"attempt must be one of {', '.join(ATTEMPTS)}, got {spec.attempt!r}")
+    tagged = _tag(events, spec)
+    k = len(spec.steps)
+    window = interval_literal(spec.window)
+    by = list(spec.by)
+
+    starts = tagged.filter(tagged[STEP] == 0)
+    if spec.bounds is not None:
+        lower, upper = spec.bounds
+        starts = starts.filter((starts[TS] >= lower) & (starts[TS] < upper))
+
+    if spec.hold:
+        parts, placed = _hold_partitions(tagged)
+        # Each start gets an id so its partitions can be folded back into one chain afterwards; the
+        # numbering itself is arbitrary (rows sharing every ordering key are interchangeable).
+        starts = starts.mutate(**{START_ID: ibis.row_number().over(order_by=[UNIT, TS, *by, HOLD])})
+        own = starts.filter(starts[HOLD].notnull()).mutate(**{PART: starts[HOLD]})
+        spread = starts.filter(starts[HOLD].isnull()).inner_join(parts, UNIT)
+        chain = own.select(START_ID, UNIT, PART, *by, **{time_column(0): own[TS]}).union(
+            spread.select(START_ID, UNIT, PART, *by, **{time_column(0): spread[TS]}))
+        keys, step_events = [UNIT, PART], placed
+    else:
+        chain = starts.select(UNIT, *by, **{time_column(0): starts[TS]})
+        keys, step_events = [UNIT], tagged
+
+    for j in range(1, k):
+        chain = _extend(chain, step_events, j, window, keys)
+    depth = 1 + sum(chain[time_column(j)].notnull().cast("int8") for j in range(1, k)) if k > 1 else ibis.literal(1)
+    chain = chain.mutate(depth=depth.cast("int8"))
+    later = [time_column(j) for j in range(1, k)]
+
+    if spec.hold:
+        # A start's chain is its deepest over the partitions it fits (earliest step times on ties).
+        rank = ibis.row_number().over(group_by=START_ID, order_by=[ibis.desc("depth"), *later])
+        chain = chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank", START_ID, PART)
+
+    if spec.attempt == "totals":
+        return chain
+    if spec.attempt == "best" and not by and not times:
+        return chain.group_by(UNIT).aggregate(depth=chain.depth.max())
+    t0 = time_column(0)
+    if spec.attempt == "best":
+        order = [ibis.desc("depth"), t0, *by, *later]
+    else:  # first: the unit's earliest start in the period
+        order = [t0, ibis.desc("depth"), *by, *later]
+    rank = ibis.row_number().over(group_by=UNIT, order_by=order)
+    return chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank")
