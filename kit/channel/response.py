@@ -1,0 +1,520 @@
+"""Response model (a small media-mix model): what each channel's spend adds to weekly GMV.
+
+    gmv_t = intercept + trend·t + Σ_k (a_k sin + b_k cos)(2πk·t / 52.18) + Σ_j γ_j control_jt
+            + Σ_c β_c · S_c(A_ct),        A_ct = spend_ct + θ_c · A_c,t−1   (geometric adstock, A_c,−1 = 0)
+
+``S`` is a saturation curve with value 0.5 at the half-saturation point ``h``: Hill
+``A^k / (A^k + h^k)`` or logistic ``tanh(A·ln3 / 2h)``. ``β_c`` is the weekly GMV at full saturation.
+
+Fitting: every parameter at once by :func:`scipy.optimize.least_squares` (trust-region reflective,
+bounds: 0 ≤ θ ≤ 0.9, β ≥ 0 …) with an analytic Jacobian, from a few fixed starts whose linear part is
+first solved by bounded linear least squares (:func:`scipy.optimize.lsq_linear`); the best fit wins.
+Spend and GMV are scaled to mean 1 inside, so the bounds mean the same for any currency size.
+
+Uncertainty: a moving-block bootstrap of the residuals (blocks keep the weeks' autocorrelation;
+resampling residuals rather than weeks keeps the adstock recursion intact), each draw refitted from
+the fitted parameters, seeded. ROAS = modelled channel GMV / spend over a period; marginal ROAS =
+d GMV / d spend at the period's average weekly spend in steady state (``β S'(s̄/(1−θ)) / (1−θ)``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares, lsq_linear
+from scipy.signal import lfilter
+
+from kit.channel._common import as_frame, require_columns
+from kit.quarter import Quarter
+from kit.results import Result
+
+SATURATIONS = ("hill", "logistic")
+WEEKS_PER_YEAR = 365.25 / 7
+LN3 = np.log(3.0)
+THETA_MAX = 0.9
+H_BOUNDS = (0.05, 30.0)      # half-saturation, in units of the channel's mean weekly spend
+SHAPE_BOUNDS = (0.5, 4.0)    # Hill exponent
+BETA_MAX = 50.0              # weekly GMV at saturation, in units of mean weekly GMV
+STARTS = ((0.3, 1.5, 1.5), (0.6, 3.0, 1.0), (0.1, 0.8, 2.5), (0.45, 6.0, 1.2))  # (θ, h, k)
+
+
+# ------------------------------------------------------------------------------------------------
+# Curves (vectorised over weeks; scalars for one channel)
+
+def adstock(spend: np.ndarray, theta: float) -> np.ndarray:
+    """Geometric carry-over along the first axis: a_t = s_t + θ a_{t-1}, starting from zero."""
+    return lfilter([1.0], [1.0, -theta], spend, axis=0)
+
+
+def saturation(a: np.ndarray, half: float, shape: float, kind: str) -> np.ndarray:
+    if kind == "hill":
+        ratio = np.power(np.maximum(a, 0.0) / half, shape)
+        return ratio / (1.0 + ratio)
+    return np.tanh(np.maximum(a, 0.0) * LN3 / (2.0 * half))
+
+
+def saturation_slope(a: np.ndarray, half: float, shape: float, kind: str) -> np.ndarray:
+    """dS/dA."""
+    a = np.maximum(np.asarray(a, dtype=float), 1e-12)
+    if kind == "hill":
+        ratio = np.power(a / half, shape)
+        return shape * ratio / (a * (1.0 + ratio) ** 2)
+    s = np.tanh(a * LN3 / (2.0 * half))
+    return (1.0 - s**2) * LN3 / (2.0 * half)
+
+
+def _saturation_grads(a: np.ndarray, half: float, shape: float, kind: str):
+    """S, dS/dA, dS/dh, dS/dk (the last is zero for the logistic curve)."""
+    a = np.maximum(a, 1e-12)
+    if kind == "hill":
+        ratio = np.power(a / half, shape)
+        denom = (1.0 + ratio) ** 2
+        s = ratio / (1.0 + ratio)
+        return s, shape * ratio / (a * denom), -shape * ratio / (half * denom), ratio * np.log(a / half) / denom
+    z = a * LN3 / half
+    s = np.tanh(z / 2.0)
+    ds_dz = (1.0 - s**2) / 2.0
+    return s, ds_dz * LN3 / half, -ds_dz * z / half, np.zeros_like(a)
+
+
+# ------------------------------------------------------------------------------------------------
+# The design: base columns (intercept, trend, Fourier, controls) and the channels' curves
+
+@dataclass
+class _Problem:
+    y: np.ndarray            # scaled target (mean 1)
+    x: np.ndarray            # scaled spend, weeks × channels (mean 1 per channel)
+    base: np.ndarray         # weeks × base columns
+    kind: str
+
+    @property
+    def n_channels(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def n_nonlinear(self) -> int:
+        return 3 if self.kind == "hill" else 2
+
+    def split(self, params: np.ndarray):
+        c, m = self.n_channels, self.n_nonlinear
+        nonlinear = params[: c * m].reshape(c, m)
+        linear = params[c * m: c * m + self.base.shape[1]]
+        beta = params[c * m + self.base.shape[1]:]
+        return nonlinear, linear, beta
+
+    def curves(self, nonlinear: np.ndarray) -> np.ndarray:
+        out = np.empty_like(self.x)
+        for j, row in enumerate(nonlinear):
+            shape = row[2] if self.kind == "hill" else 1.0
+            out[:, j] = saturation(adstock(self.x[:, j], row[0]), row[1], shape, self.kind)
+        return out
+
+    def predict(self, params: np.ndarray) -> np.ndarray:
+        nonlinear, linear, beta = self.split(params)
+        return self.base @ linear + self.curves(nonlinear) @ beta
+
+    def residuals(self, params: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        return self.predict(params) - (self.y if y is None else y)
+
+    def jacobian(self, params: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        nonlinear, linear, beta = self.split(params)
+        c, m, n = self.n_channels, self.n_nonlinear, len(self.y)
+        jac = np.empty((n, len(params)))
+        for j, row in enumerate(nonlinear):
+            theta, half = row[0], row[1]
+            shape = row[2] if self.kind == "hill" else 1.0
+            a = adstock(self.x[:, j], theta)
+            lagged = np.r_[0.0, a[:-1]]
+            da_dtheta = adstock(lagged, theta)  # d a_t/dθ = a_{t-1} + θ d a_{t-1}/dθ
+            s, ds_da, ds_dh, ds_dk = _saturation_grads(a, half, shape, self.kind)
+            jac[:, j * m] = beta[j] * ds_da * da_dtheta
+            jac[:, j * m + 1] = beta[j] * ds_dh
+            if m == 3:
+                jac[:, j * m + 2] = beta[j] * ds_dk
+            jac[:, c * m + self.base.shape[1] + j] = s
+        jac[:, c * m: c * m + self.base.shape[1]] = self.base
+        return jac
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        per_channel_low = [0.0, H_BOUNDS[0]] + ([SHAPE_BOUNDS[0]] if self.kind == "hill" else [])
+        per_channel_high = [THETA_MAX, H_BOUNDS[1]] + ([SHAPE_BOUNDS[1]] if self.kind == "hill" else [])
+        nb = self.base.shape[1]
+        low = np.r_[np.tile(per_channel_low, self.n_channels), np.full(nb, -np.inf), np.zeros(self.n_channels)]
+        high = np.r_[np.tile(per_channel_high, self.n_channels), np.full(nb, np.inf), np.full(self.n_channels, BETA_MAX)]
+        return low, high
+
+    def start(self, theta: float, half: float, shape: float, y: np.ndarray) -> np.ndarray:
+        row = [theta, half] + ([shape] if self.kind == "hill" else [])
+        nonlinear = np.tile(row, (self.n_channels, 1))
+        design = np.column_stack([self.base, self.curves(nonlinear)])
+        nb = self.base.shape[1]
+        low = np.r_[np.full(nb, -np.inf), np.zeros(self.n_channels)]
+        high = np.r_[np.full(nb, np.inf), np.full(self.n_channels, BETA_MAX)]
+        linear = lsq_linear(design, y, bounds=(low, high), method="bvls").x
+        return np.r_[nonlinear.ravel(), linear]
+
+    def solve(self, x0: np.ndarray, y: np.ndarray | None = None) -> Any:
+        low, high = self.bounds()
+        x0 = np.clip(x0, low, high)
+        target = self.y if y is None else y
+        return least_squares(self.residuals, x0, jac=self.jacobian, bounds=(low, high), method="trf",
+                             x_scale="jac", kwargs={"y": target}, max_nfev=400)
+
+    def fit(self, y: np.ndarray | None = None) -> Any:
+        target = self.y if y is None else y
+        best = None
+        for theta, half, shape in STARTS:
+            result = self.solve(self.start(theta, half, shape, target), target)
+            if best is None or result.cost < best.cost - 1e-12:
+                best = result
+        return best
+
+
+def _base_columns(weeks: pd.Series, controls: pd.DataFrame, trend: bool, fourier_order: int) -> tuple[np.ndarray, list[str]]:
+    t = ((weeks - weeks.iloc[0]).dt.days.to_numpy() / 7.0)
+    columns, names = [np.ones(len(t))], ["intercept"]
+    if trend:
+        columns.append(t / max(t[-1], 1.0)); names.append("trend")
+    # Day of year anchors the seasonality to the calendar, not to the first week of the data.
+    day = weeks.dt.dayofyear.to_numpy() / 365.25
+    for k in range(1, fourier_order + 1):
+        columns += [np.sin(2 * np.pi * k * day), np.cos(2 * np.pi * k * day)]
+        names += [f"sin{k}", f"cos{k}"]
+    for name in controls.columns:
+        values = controls[name].to_numpy(dtype=float)
+        scale = np.abs(values).max() or 1.0
+        columns.append(values / scale); names.append(name)
+    return np.column_stack(columns), names
+
+
+# ------------------------------------------------------------------------------------------------
+
+def _period_mask(weeks: pd.Series, period: Any) -> np.ndarray:
+    """Weeks whose first day lies in ``period``: a quarter label/Quarter or a (start, end) pair of dates."""
+    if period is None:
+        return np.ones(len(weeks), dtype=bool)
+    if isinstance(period, (str, Quarter)):
+        q = Quarter(period)
+        start, end = q.start, q.end
+    else:
+        start, end = period
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    mask = ((weeks >= start) & (weeks <= end)).to_numpy()
+    if not mask.any():
+        raise ValueError(f"no weeks of the model lie in the period {start.date()} – {end.date()} "
+                         f"(the data runs {weeks.iloc[0].date()} – {weeks.iloc[-1].date()})")
+    return mask
+
+
+@dataclass
+class ResponseModel(Result):
+    """A fitted response model; see the module docstring. Build it with :func:`response_model`."""
+
+    weeks: pd.Series
+    spend: pd.DataFrame                 # yuan per week and channel
+    target: np.ndarray                  # yuan per week
+    channels: list[str]
+    kind: str
+    base_names: list[str]
+    problem: _Problem
+    solution: np.ndarray
+    spend_scale: np.ndarray
+    target_scale: float
+    draws: np.ndarray                   # bootstrap parameter vectors (draws × params)
+    period: Any = None
+    alternative: "ResponseModel | None" = None
+    aic_tolerance: float = 2.0
+    disagreement: float = 0.2
+    seed: int = 0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    title = "Response model: ROAS and marginal ROAS by channel"
+
+    # -- parameters in yuan --------------------------------------------------------------------
+    def _channel_params(self, params: np.ndarray) -> pd.DataFrame:
+        nonlinear, _, beta = self.problem.split(params)
+        return pd.DataFrame({
+            "channel": self.channels,
+            "adstock": nonlinear[:, 0],
+            "half_saturation": nonlinear[:, 1] * self.spend_scale,  # yuan of adstocked weekly spend
+            "shape": nonlinear[:, 2] if self.kind == "hill" else np.ones(len(self.channels)),
+            "beta": beta * self.target_scale,                        # weekly GMV at full saturation
+        })
+
+    def params(self) -> pd.DataFrame:
+        """Per channel: adstock θ, half-saturation (yuan), shape, β (yuan/week), with bootstrap intervals."""
+        table = self._channel_params(self.solution)
+        if len(self.draws):
+            stacked = np.stack([self._channel_params(d)[["adstock", "half_saturation", "shape", "beta"]].to_numpy()
+                                for d in self.draws])
+            for i, name in enumerate(["adstock", "half_saturation", "shape", "beta"]):
+                table[f"{name}_ci_low"] = np.percentile(stacked[:, :, i], 2.5, axis=0)
+                table[f"{name}_ci_high"] = np.percentile(stacked[:, :, i], 97.5, axis=0)
+        return table
+
+    def base_params(self) -> pd.Series:
+        """Intercept, trend, Fourier and control coefficients (in yuan per week at the column's max)."""
+        _, linear, _ = self.problem.split(self.solution)
+        return pd.Series(linear * self.target_scale, index=self.base_names)
+
+    # -- fit quality ---------------------------------------------------------------------------
+    @property
+    def fitted(self) -> np.ndarray:
+        return self.problem.predict(self.solution) * self.target_scale
+
+    @property
+    def rss(self) -> float:
+        return float(((self.fitted - self.target) ** 2).sum())
+
+    @property
+    def n_params(self) -> int:
+        return len(self.solution)
+
+    @property
+    def aic(self) -> float:
+        n = len(self.target)
+        return float(n * np.log(self.rss / n) + 2 * self.n_params)
+
+    @property
+    def r2(self) -> float:
+        return float(1 - self.rss / ((self.target - self.target.mean()) ** 2).sum())
+
+    @property
+    def mape(self) -> float:
+        return float(np.mean(np.abs(self.fitted - self.target) / np.abs(self.target)))
+
+    # -- contributions, ROAS, marginal ROAS ----------------------------------------------------
+    def _contributions(self, params: np.ndarray) -> np.ndarray:
+        nonlinear, _, beta = self.problem.split(params)
+        return self.problem.curves(nonlinear) * beta * self.target_scale
+
+    def contributions(self) -> pd.DataFrame:
+        """Modelled weekly GMV by channel (yuan), with the base (everything else) and the fit."""
+        frame = pd.DataFrame(self._contributions(self.solution), columns=self.channels)
+        frame.insert(0, "week", self.weeks.to_numpy())
+        frame["base"] = self.fitted - frame[self.channels].sum(axis=1)
+        frame["fitted"] = self.fitted
+        frame["actual"] = self.target
+        return frame
+
+    def _mroas(self, params: np.ndarray, weekly_spend: np.ndarray) -> np.ndarray:
+        nonlinear, _, beta = self.problem.split(params)
+        out = np.empty(len(self.channels))
+        for j, row in enumerate(nonlinear):
+            theta, half = row[0], row[1]
+            shape = row[2] if self.kind == "hill" else 1.0
+            steady = weekly_spend[j] / self.spend_scale[j] / (1 - theta)
+            slope = saturation_slope(steady, half, shape, self.kind)
+            out[j] = beta[j] * slope / (1 - theta) * self.target_scale / self.spend_scale[j]
+        return out
+
+    def _roas(self, params: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        spend = self.spend.to_numpy()[mask].sum(axis=0)
+        gmv = self._contributions(params)[mask].sum(axis=0)
+        return np.divide(gmv, spend, out=np.full(len(spend), np.nan), where=spend > 0)
+
+    def roas(self, period: Any = None, alpha: float = 0.05) -> pd.DataFrame:
+        """Per channel over ``period`` (default: the model's period): spend, modelled GMV, ROAS and
+        marginal ROAS with bootstrap intervals, and whether the saturation shape is identified."""
+        period = self.period if period is None else period
+        mask = _period_mask(self.weeks, period)
+        spend = self.spend.to_numpy()[mask]
+        average = spend.mean(axis=0)
+        table = pd.DataFrame({
+            "channel": self.channels,
+            "spend": spend.sum(axis=0),
+            "gmv": self._contributions(self.solution)[mask].sum(axis=0),
+            "roas": self._roas(self.solution, mask),
+        })
+        low_q, high_q = 100 * alpha / 2, 100 * (1 - alpha / 2)
+        if len(self.draws):
+            roas_draws = np.stack([self._roas(d, mask) for d in self.draws])
+            table["roas_ci_low"] = np.percentile(roas_draws, low_q, axis=0)
+            table["roas_ci_high"] = np.percentile(roas_draws, high_q, axis=0)
+        else:
+            table["roas_ci_low"] = table["roas_ci_high"] = np.nan
+        table["mroas"] = self._mroas(self.solution, average)
+        if len(self.draws):
+            mroas_draws = np.stack([self._mroas(d, average) for d in self.draws])
+            table["mroas_ci_low"] = np.percentile(mroas_draws, low_q, axis=0)
+            table["mroas_ci_high"] = np.percentile(mroas_draws, high_q, axis=0)
+        else:
+            table["mroas_ci_low"] = table["mroas_ci_high"] = np.nan
+        table["weekly_spend"] = average
+        if self.alternative is not None:
+            other = self.alternative.roas(period)
+            table[f"roas_{self.alternative.kind}"] = other["roas"].to_numpy()
+            comparable = abs(self.aic - self.alternative.aic) <= self.aic_tolerance
+            gap = np.abs(other["roas"].to_numpy() - table["roas"].to_numpy()) / np.abs(table["roas"].to_numpy())
+            table["identified"] = ~(comparable & (gap > self.disagreement))
+        else:
+            table["identified"] = True
+        return table
+
+    # -- curves ----------------------------------------------------------------------------------
+    def steady_state_gmv(self, channel: str, weekly_spend: np.ndarray, params: np.ndarray | None = None) -> np.ndarray:
+        """Weekly GMV the channel brings at a constant weekly spend (yuan), once the adstock settles."""
+        j = self._index(channel)
+        nonlinear, _, beta = self.problem.split(self.solution if params is None else params)
+        theta, half = nonlinear[j, 0], nonlinear[j, 1]
+        shape = nonlinear[j, 2] if self.kind == "hill" else 1.0
+        steady = np.asarray(weekly_spend, dtype=float) / self.spend_scale[j] / (1 - theta)
+        return beta[j] * saturation(steady, half, shape, self.kind) * self.target_scale
+
+    def response_curve(self, channel: str, points: int = 101, max_spend: float | None = None,
+                       period: Any = None, alpha: float = 0.05) -> pd.DataFrame:
+        """Steady-state weekly GMV and marginal ROAS against weekly spend (0 … 2× the current
+        average by default), with bootstrap bands; ``current`` marks the period's average spend."""
+        j = self._index(channel)
+        mask = _period_mask(self.weeks, self.period if period is None else period)
+        current = float(self.spend.to_numpy()[mask, j].mean())
+        top = max_spend if max_spend is not None else 2.0 * max(current, float(self.spend.iloc[:, j].max()) / 2)
+        grid = np.unique(np.r_[np.linspace(0.0, top, points), current])
+        gmv = self.steady_state_gmv(channel, grid)
+        curve = pd.DataFrame({"channel": channel, "weekly_spend": grid, "gmv": gmv,
+                              "mroas": self._marginal_curve(j, grid, self.solution), "current": np.isclose(grid, current)})
+        if len(self.draws):
+            bands = np.stack([self.steady_state_gmv(channel, grid, d) for d in self.draws])
+            curve["gmv_ci_low"] = np.percentile(bands, 100 * alpha / 2, axis=0)
+            curve["gmv_ci_high"] = np.percentile(bands, 100 * (1 - alpha / 2), axis=0)
+        return curve
+
+    def _marginal_curve(self, j: int, weekly_spend: np.ndarray, params: np.ndarray) -> np.ndarray:
+        nonlinear, _, beta = self.problem.split(params)
+        theta, half = nonlinear[j, 0], nonlinear[j, 1]
+        shape = nonlinear[j, 2] if self.kind == "hill" else 1.0
+        steady = weekly_spend / self.spend_scale[j] / (1 - theta)
+        return beta[j] * saturation_slope(steady, half, shape, self.kind) / (1 - theta) * self.target_scale / self.spend_scale[j]
+
+    def _index(self, channel: str) -> int:
+        if channel not in self.channels:
+            raise ValueError(f"channel {channel!r} is not in the model; channels: {', '.join(self.channels)}")
+        return self.channels.index(channel)
+
+    # -- display -----------------------------------------------------------------------------------
+    def to_pandas(self) -> pd.DataFrame:
+        return self.roas()
+
+    @property
+    def notes(self) -> list[str]:
+        notes = [f"Fit: {self.kind} saturation, R² {self.r2:.3f}, MAPE {self.mape:.1%}, {len(self.target)} weeks, "
+                 f"{len(self.draws)} bootstrap draws (seed {self.seed})."]
+        if self.alternative is not None:
+            table = self.roas()
+            weak = table.loc[~table["identified"], "channel"].tolist()
+            if weak:
+                notes.append(f"Not identified by the data: {', '.join(weak)} — the {self.kind} and {self.alternative.kind} "
+                             f"curves fit about equally well (AIC {self.aic:.1f} vs {self.alternative.aic:.1f}) but their ROAS "
+                             f"differ by more than {self.disagreement:.0%}.")
+        return notes
+
+
+# ------------------------------------------------------------------------------------------------
+
+def _check_weekly(frame: pd.DataFrame, target: str, channels: list[str], controls: list[str], date: str) -> pd.Series:
+    require_columns(frame, [date, target, *channels, *controls], "weekly table")
+    if not channels:
+        raise ValueError("response_model needs at least one spend channel")
+    if len(set(channels)) != len(channels):
+        raise ValueError(f"channels are listed twice: {channels}")
+    weeks = pd.to_datetime(frame[date])
+    order = np.argsort(weeks.to_numpy(), kind="stable")
+    if not (order == np.arange(len(order))).all():
+        raise ValueError(f"weekly table, column '{date}': rows must be in time order")
+    for name in [target, *channels, *controls]:
+        values = pd.to_numeric(frame[name], errors="coerce")
+        missing = values.isna().to_numpy()
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
+            raise ValueError(f"weekly table, column '{name}': a week with no data — {int(missing.sum()):,} rows are empty "
+                             f"or not numbers; example: {date}={weeks.iloc[i].date()}, {name}={frame[name].iloc[i]!r}")
+    for name in channels:
+        negative = frame[name].to_numpy(dtype=float) < 0
+        if negative.any():
+            i = int(np.flatnonzero(negative)[0])
+            raise ValueError(f"weekly table, column '{name}': spend must be ≥ 0 — {int(negative.sum()):,} rows break it; "
+                             f"example: {date}={weeks.iloc[i].date()}, {name}={frame[name].iloc[i]}")
+        if frame[name].to_numpy(dtype=float).sum() <= 0:
+            raise ValueError(f"weekly table, column '{name}': the channel has no spend in any week, so its response cannot be fitted")
+    gaps = np.flatnonzero(np.diff(weeks.to_numpy()).astype("timedelta64[D]").astype(int) != 7)
+    if len(gaps):
+        i = int(gaps[0])
+        raise ValueError(f"weekly table, column '{date}': weeks must be consecutive, 7 days apart — {len(gaps)} gap(s); "
+                         f"example: {weeks.iloc[i].date()} is followed by {weeks.iloc[i + 1].date()} (a week with no data?)")
+    if (frame[target].to_numpy(dtype=float) <= 0).any():
+        i = int(np.flatnonzero(frame[target].to_numpy(dtype=float) <= 0)[0])
+        raise ValueError(f"weekly table, column '{target}': a week with no GMV — example {weeks.iloc[i].date()}")
+    return weeks.reset_index(drop=True)
+
+
+def _block_residuals(residuals: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:
+    """One moving-block bootstrap resample (overlapping blocks, concatenated and cut to length)."""
+    n = len(residuals)
+    starts = rng.integers(0, n - block + 1, size=int(np.ceil(n / block)))
+    index = (starts[:, None] + np.arange(block)).ravel()[:n]
+    return residuals[index]
+
+
+def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | None = None, controls: Iterable[str] = (),
+                   adstock: str = "geometric", saturation: str = "hill", date: str = "week", *, trend: bool = True,
+                   fourier_order: int = 2, bootstrap: int = 200, block_weeks: int | None = None, seed: int = 0,
+                   period: Any = None, compare_shapes: bool = True, aic_tolerance: float = 2.0,
+                   disagreement: float = 0.2) -> ResponseModel:
+    """Fit the response model to a weekly table (see :func:`kit.channel.weekly`).
+
+    ``channels`` are the spend columns (default: every column besides ``date``, ``target`` and the
+    controls that :func:`weekly` marks as spend); ``controls`` are extra regressors (e.g. promotion
+    days). ``bootstrap`` draws (seeded by ``seed``) give the intervals; ``period`` (a quarter or a
+    pair of dates) is where ROAS and current spend are evaluated by default. With
+    ``compare_shapes`` the other saturation shape is fitted too and channels whose ROAS differs by
+    more than ``disagreement`` while the AICs are within ``aic_tolerance`` are flagged.
+    """
+    if adstock != "geometric":
+        raise ValueError(f"adstock {adstock!r} is not supported; use 'geometric'")
+    if saturation not in SATURATIONS:
+        raise ValueError(f"saturation {saturation!r} is not supported; choose one of {', '.join(SATURATIONS)}")
+    frame = as_frame(weekly, "weekly table")
+    controls = list(controls)
+    if channels is None:
+        channels = list(frame.attrs.get("spend_columns", []))
+        if not channels:
+            raise ValueError("name the spend columns: response_model(weekly, 'gmv', channels=[...])")
+    channels = list(channels)
+    weeks = _check_weekly(frame, target, channels, controls, date)
+    spend = frame[channels].astype(float).reset_index(drop=True)
+    y = frame[target].to_numpy(dtype=float)
+    base, base_names = _base_columns(weeks, frame[controls].reset_index(drop=True), trend, fourier_order)
+    per_channel = 3 if saturation == "hill" else 2
+    n_params = base.shape[1] + len(channels) * (per_channel + 1)
+    if len(y) < n_params + 10:
+        raise ValueError(f"weekly table: {len(y)} weeks are too few for {n_params} parameters "
+                         f"({len(channels)} channels); give at least {n_params + 10} weeks (a year or more)")
+    if bootstrap < 0:
+        raise ValueError("bootstrap must be ≥ 0 draws")
+
+    spend_scale = spend.to_numpy().mean(axis=0)
+    target_scale = float(y.mean())
+    problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, saturation)
+    best = problem.fit()
+    solution = best.x
+
+    draws = np.empty((0, len(solution)))
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        residuals = problem.y - problem.predict(solution)
+        residuals = residuals - residuals.mean()
+        block = block_weeks or max(2, int(round(len(y) ** (1 / 3))))
+        fitted = problem.predict(solution)
+        draws = np.stack([problem.solve(solution, fitted + _block_residuals(residuals, block, rng)).x
+                          for _ in range(bootstrap)])
+
+    model = ResponseModel(weeks, spend, y, channels, saturation, base_names, problem, solution, spend_scale, target_scale,
+                          draws, period, None, aic_tolerance, disagreement, seed)
+    if compare_shapes:
+        other = "logistic" if saturation == "hill" else "hill"
+        model.alternative = response_model(frame, target, channels, controls, adstock, other, date, trend=trend,
+                                           fourier_order=fourier_order, bootstrap=0, period=period, compare_shapes=False)
+    return model

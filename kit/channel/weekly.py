@@ -1,0 +1,98 @@
+"""The weekly table the response model fits: spend per paid channel, GMV, orders, promotion days.
+
+Weeks run Monday–Sunday in local dates; only full weeks inside ``[start, end]`` are kept, so a
+quarter's first and last partial weeks do not look like spend drops. Aggregated in the engine.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from kit.channel._common import fetch, resolve_params, resolve_source
+from kit.channel.journeys import gmv_orders
+from kit.quarter import Quarter
+
+
+def _as_date(value: Any, what: str) -> _dt.date:
+    if isinstance(value, Quarter):
+        raise ValueError(f"{what}: give a date; for a quarter use its .start / .end")
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{what} must be a date like '2024-01-01', got {value!r}") from error
+
+
+def full_weeks(start: _dt.date, end: _dt.date) -> list[_dt.date]:
+    """Mondays of the Monday–Sunday weeks lying wholly inside ``[start, end]``."""
+    first = start + _dt.timedelta(days=(7 - start.weekday()) % 7)
+    mondays = []
+    while first + _dt.timedelta(days=6) <= end:
+        mondays.append(first)
+        first += _dt.timedelta(days=7)
+    return mondays
+
+
+def weekly(source: Any = None, start: Any = "2024-01-01", end: Any = "2025-12-31", *, params=None,
+           quarter: "str | None" = None) -> pd.DataFrame:
+    """Columns ``week`` (Monday), ``gmv``, ``orders``, ``promo_days`` (days of the week inside any
+    promotion), ``spend`` (all paid channels) and one spend column per paid channel of the params.
+
+    ``frame.attrs["spend_columns"]`` lists the channel columns (what :func:`response_model` fits).
+    A week in the range without ad spend rows or without orders is an error (a gap in the data).
+    """
+    p = resolve_params(quarter, params)
+    src = resolve_source(source, p)
+    start, end = _as_date(start, "start"), _as_date(end, "end")
+    if start > end:
+        raise ValueError(f"start {start} is after end {end}")
+    mondays = full_weeks(start, end)
+    if not mondays:
+        raise ValueError(f"{start} – {end} holds no full Monday–Sunday week")
+    first, last = mondays[0], mondays[-1] + _dt.timedelta(days=6)
+
+    spend = src.between("ad_spend", first, last)
+    spend_weekly = fetch(spend.group_by(week=spend.date.truncate("W"), channel=spend.channel)
+                         .aggregate(spend=spend.spend.sum(), rows=spend.count()))
+    orders = gmv_orders(src.between("orders", first, last), p.gmv_basis)
+    orders_weekly = fetch(orders.group_by(week=orders.paid_at.date().truncate("W"))
+                          .aggregate(gmv=orders.gmv.sum(), orders=orders.count()))
+
+    index = pd.DatetimeIndex(pd.to_datetime(mondays), name="week")
+    spend_weekly["week"] = pd.to_datetime(spend_weekly["week"])
+    orders_weekly["week"] = pd.to_datetime(orders_weekly["week"])
+    for name, table in (("ad_spend", spend_weekly), ("orders", orders_weekly)):
+        missing = index.difference(pd.DatetimeIndex(table["week"]))
+        if len(missing):
+            raise ValueError(f"table '{name}': a week with no data — {len(missing)} of {len(index)} weeks between {first} and "
+                             f"{last} have no rows; example: the week of {missing[0].date()}")
+
+    paid = p.paid_channels
+    unpaid = sorted(set(spend_weekly["channel"]) - set(paid))
+    if unpaid:
+        example = spend_weekly[spend_weekly["channel"] == unpaid[0]].iloc[0]
+        raise ValueError(f"table 'ad_spend', column 'channel': spend for channel {unpaid[0]!r}, which the params do not mark as paid "
+                         f"— {int(spend_weekly['channel'].isin(unpaid).sum())} channel-weeks; example: week of "
+                         f"{example['week'].date()}, spend={example['spend']:,.2f}")
+    wide = spend_weekly.pivot(index="week", columns="channel", values="spend").reindex(index)
+    channels = [c for c in paid if c in wide.columns]
+    # A channel absent in some week spent nothing that week (ad_spend lists days with spend).
+    wide = wide[channels].fillna(0.0)
+
+    days = pd.date_range(first, last, freq="D")
+    covered = np.zeros(len(days), dtype=bool)
+    promotions = fetch(src.table("promotions").select("start", "end")) if "promotions" in src.tables() else pd.DataFrame(columns=["start", "end"])
+    for row in promotions.itertuples(index=False):
+        covered |= (days >= pd.Timestamp(row.start)) & (days <= pd.Timestamp(row.end))
+    promo_days = pd.Series(covered.astype(int), index=days).groupby(np.arange(len(days)) // 7).sum().to_numpy()
+
+    frame = orders_weekly.set_index("week").reindex(index)[["gmv", "orders"]]
+    frame["orders"] = frame["orders"].astype("int64")
+    frame["promo_days"] = promo_days
+    frame["spend"] = wide.sum(axis=1)
+    frame = pd.concat([frame, wide], axis=1).reset_index()
+    frame.attrs["spend_columns"] = channels
+    return frame
