@@ -73,14 +73,20 @@ def format_change(value: float, digits: int = 1) -> str:
     """A relative change as a signed percentage: +12.3%; '–' when there is no base."""
     if value is None or not np.isfinite(value):
         return "–"
-    return f"{value * 100:+.{digits}f}%"
+    return f"{_no_negative_zero(value * 100, digits):+.{digits}f}%"
 
 
 def format_points(value: float, digits: int = 1) -> str:
     """A difference of two rates in percentage points: +1.2 pp."""
     if value is None or not np.isfinite(value):
         return "–"
-    return f"{value * 100:+.{digits}f} pp"
+    return f"{_no_negative_zero(value * 100, digits):+.{digits}f} pp"
+
+
+def _no_negative_zero(value: float, digits: int) -> float:
+    """-0.04 shown with one digit is "-0.0"; say "+0.0" instead."""
+    rounded = round(value, digits)
+    return 0.0 if rounded == 0 else value
 
 
 def format_value(value: float, unit: str) -> str:

@@ -149,6 +149,17 @@ def _warm() -> None:
     exporter()
 
 
+def _quiet_worker() -> None:
+    """Workers' stderr (inherited by the kernels) goes nowhere: kernels print start-up chatter there.
+
+    Nothing is lost: cell outputs, warnings and errors reach the notebook through the kernel's
+    messages, and a worker's own failures come back as outcomes.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def run_task(task: Task) -> Outcome:
     """Execute one notebook with papermill, then export its page. Never raises: failures are outcomes."""
     import papermill
@@ -178,6 +189,8 @@ def run_task(task: Task) -> Outcome:
             error = f"{exc.ename}: {evalue}\n(in cell [{exc.exec_count}])"
         except Exception as exc:  # kernel death, timeout, bad parameters …
             error = f"{type(exc).__name__}: {_ANSI.sub('', str(exc)).strip()}"
+        if out_ipynb.exists():
+            _relative_paths(out_ipynb, task.notebook.name)
     html_name = None
     if task.export_html:
         try:
@@ -191,6 +204,16 @@ def run_task(task: Task) -> Outcome:
             error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
     return Outcome(task.quarter, task.name, title, "failed" if error else "ok", time.perf_counter() - started, error,
                    html_name, out_ipynb.name if out_ipynb.exists() else None)
+
+
+def _relative_paths(executed: Path, source_name: str) -> None:
+    """papermill records absolute input/output paths (here a temporary folder); keep only file names."""
+    notebook = nbformat.read(str(executed), as_version=4)
+    recorded = notebook.metadata.get("papermill")
+    if recorded is not None:
+        recorded["input_path"] = source_name
+        recorded["output_path"] = executed.name
+        nbformat.write(notebook, str(executed))
 
 
 def _error_page(title: str, quarter: str, error: str) -> str:
@@ -223,7 +246,7 @@ def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True,
     # fork shares the warmed-up imports with the workers; elsewhere (macOS, Windows) spawn is the safe choice
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     outcomes: dict[int, Outcome] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker) as pool:
         futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
         if on_start is not None:
             on_start()
@@ -339,7 +362,7 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     source = _resolve_source(source)
     jobs = jobs or default_jobs()
 
-    staging = {label: Path(tempfile.mkdtemp(prefix=f".{label}.partial-", dir=out_root)) for label in labels}
+    staging = {label: _staging_folder(out_root, label) for label in labels}
     tiles: dict[str, tuple[str | None, str | None]] = {}
     started = time.perf_counter()
     try:
@@ -371,6 +394,15 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
         for folder in staging.values():
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _staging_folder(out_root: Path, label: str) -> Path:
+    """A hidden folder beside the destination (same file system, so the final move is a rename)."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{label}.partial-", dir=out_root))
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)  # mkdtemp makes it private; the published folder should look like any other
+    return folder
 
 
 def _carry_over(previous: Path, staging: Path, entries: list[Outcome]) -> list[Outcome]:
