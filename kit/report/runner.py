@@ -149,12 +149,16 @@ def _warm() -> None:
     exporter()
 
 
-def _quiet_worker() -> None:
-    """Workers' stderr (inherited by the kernels) goes nowhere: kernels print start-up chatter there.
+def _worker_setup() -> None:
+    """Set up a worker process; the kernels it starts inherit its environment and stderr.
 
-    Nothing is lost: cell outputs, warnings and errors reach the notebook through the kernel's
-    messages, and a worker's own failures come back as outcomes.
+    - Figures are shown inline, as in JupyterLab, even when the caller exported ``MPLBACKEND=Agg``
+      (CI does, for the unit tests): with Agg a kernel would silently drop every figure.
+    - stderr goes nowhere: kernels print start-up chatter there. Nothing is lost: cell outputs,
+      warnings and errors reach the notebook through the kernel's messages, and a worker's own
+      failures come back as outcomes.
     """
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
@@ -246,7 +250,7 @@ def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True,
     # fork shares the warmed-up imports with the workers; elsewhere (macOS, Windows) spawn is the safe choice
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     outcomes: dict[int, Outcome] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup) as pool:
         futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
         if on_start is not None:
             on_start()
