@@ -179,7 +179,7 @@ def _base_columns(weeks: pd.Series, controls: pd.DataFrame, trend: bool, fourier
     if trend:
         columns.append(t / max(t[-1], 1.0)); names.append("trend")
     # Day of year anchors the seasonality to the calendar, not to the first week of the data.
-    day = weeks.dt.dayofyear.to_numpy() / 365.25
+    day = weeks.dt.day_of_year.to_numpy() / 365.25
     for k in range(1, fourier_order + 1):
         columns += [np.sin(2 * np.pi * k * day), np.cos(2 * np.pi * k * day)]
         names += [f"sin{k}", f"cos{k}"]
