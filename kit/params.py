@@ -64,10 +64,15 @@ class ABParams(_Model):
 
 
 class FunnelParams(_Model):
-    steps: list[str] = ["home_view", "pdp_view", "add_to_cart", "checkout", "pay"]
-    window: str = "1D"
+    steps: list[str] = Field(default=["home_view", "pdp_view", "add_to_cart", "checkout", "pay"], min_length=1)
+    window: str = Field(default="1D", description="conversion window from the first step, e.g. 1D, 30min")
     attempt: Literal["best", "first", "totals"] = "best"
-    breakdowns: list[str] = []
+    breakdowns: list[str] = Field(default=[], description="columns of kit.funnel.load_events: device, channel, is_paid, customer")
+    unit: Literal["user_id", "session_id"] = "user_id"
+    hold: str | None = Field(default=None, description="a column held constant across steps, e.g. sku_id")
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    correction: Literal["none", "bonferroni", "holm", "hochberg", "bh", "by"] = "holm"
+    new_customer_days: int = Field(default=30, gt=0, description="a session within this many days of signup is 'new'")
 
 
 class PromoParams(_Model):
