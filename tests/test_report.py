@@ -263,3 +263,23 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "--jobs must be at least 1" in capsys.readouterr().err
     assert main(["report", "2025Q4", "--notebooks", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
     assert "notebooks folder not found" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# kit notebooks: re-execute in place
+
+def test_kit_notebooks_reexecutes_in_place_and_keeps_a_failing_notebook(workspace, tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    shutil.copyfile(workspace / "notebooks" / "02_beta.ipynb", folder / "02_beta.ipynb")
+    broken = fixture_notebook(folder / "03_broken.ipynb", "Broken", *BROKEN_CODE)
+    broken_before = broken.read_bytes()
+    code = main(["notebooks", "--notebooks", str(folder), "--no-progress"])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "02_beta: re-executed" in out and "03_broken: FAILED (kept the previous version)" in out
+    beta = nbformat.read(str(folder / "02_beta.ipynb"), as_version=4)
+    outputs = [o for c in beta.cells if c.cell_type == "code" for o in c.outputs]
+    assert outputs[0]["data"]["text/markdown"] == "beta for **2025Q4**"  # executed for the reference quarter
+    assert beta.metadata.papermill["input_path"] == beta.metadata.papermill["output_path"] == "02_beta.ipynb"
+    assert broken.read_bytes() == broken_before
