@@ -1,0 +1,121 @@
+"""Paid media: daily spend with independent flights, and the weekly adstock + Hill response.
+
+The planted process, per paid channel c and week w (weeks start on Monday, local dates):
+    s_w   = spend in the week (sum of the daily ad_spend rows)
+    a_w   = s_w + θ_c · a_{w-1},  a_0 = s_0                      (geometric adstock)
+    I_w   = β_c · a_w^k / (a_w^k + K_c^k)                       (Hill saturation, shape k)
+I_w is the expected incremental GMV of week w; it is spread evenly over the week's seven days and
+realised as orders caused by c. β_c is solved so that the expected two-year ROAS equals the plan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kit.synth import plan
+
+
+def hill(adstocked: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+    ratio = np.power(np.maximum(adstocked, 0.0) / half_saturation, shape)
+    return ratio / (1.0 + ratio)
+
+
+def adstock(weekly_spend: np.ndarray, theta: float) -> np.ndarray:
+    out = np.empty_like(weekly_spend, dtype=float)
+    carry = 0.0
+    for w, spend in enumerate(weekly_spend):
+        carry = spend + theta * carry
+        out[w] = carry
+    return out
+
+
+def marginal_roas(mean_weekly_spend: float, theta: float, half_saturation: float, shape: float, beta: float) -> float:
+    """Steady-state d(weekly GMV)/d(weekly spend) at a constant weekly spend (carry-over included)."""
+    a = mean_weekly_spend / (1.0 - theta)
+    x = a / half_saturation
+    d_hill_da = shape * x ** (shape - 1) / half_saturation / (1.0 + x ** shape) ** 2
+    return float(beta * d_hill_da / (1.0 - theta))
+
+
+def _flight_pattern(rng: np.random.Generator, weeks: int) -> np.ndarray:
+    """Weekly multipliers around 1 (0.3×–2×): level shifts in blocks of 3–9 weeks, pulses, dark weeks."""
+    levels = np.empty(weeks)
+    w = 0
+    while w < weeks:
+        length = int(rng.integers(3, 10))
+        levels[w:w + length] = np.exp(rng.uniform(np.log(0.35), np.log(1.9)))
+        w += length
+    pulses = rng.random(weeks) < 0.08
+    levels[pulses] *= 1.6
+    dark = rng.random(weeks) < 0.04
+    levels[dark] *= 0.4
+    levels *= np.exp(rng.normal(0.0, 0.08, weeks))
+    return levels
+
+
+@dataclass
+class MediaPlan:
+    daily_spend: np.ndarray          # [channel, day], rounded to the cent
+    weekly_spend: np.ndarray         # [channel, week]
+    weekly_adstock: np.ndarray
+    weekly_incremental: np.ndarray   # expected incremental GMV I_w
+    daily_incremental: np.ndarray    # [channel, day] = I_w / 7
+    half_saturation: np.ndarray
+    beta: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+    max_abs_correlation: float
+
+
+def build(rng: np.random.Generator, n_days: int, year_of_day: np.ndarray, scale: float) -> MediaPlan:
+    n_weeks = (n_days + 6) // 7
+    channels = plan.PAID
+    week_of_day = np.arange(n_days) // 7
+    year_of_week = year_of_day[np.minimum(np.arange(n_weeks) * 7, n_days - 1)]
+    # Draw flight patterns until every pair of weekly spend series is nearly uncorrelated (< 0.3).
+    for _attempt in range(500):
+        weekly = np.empty((len(channels), n_weeks))
+        for i, name in enumerate(channels):
+            m = plan.MEDIA[name]
+            level = np.where(year_of_week == 0, 1.0, m.growth_2025) * m.mean_weekly_spend_2024 * scale
+            pattern = np.clip(_flight_pattern(rng, n_weeks), 0.3, 2.0)
+            for y in (0, 1):
+                sel = year_of_week == y
+                pattern[sel] /= pattern[sel].mean()
+            weekly[i] = level * np.clip(pattern, 0.3, 2.0)
+        corr = np.corrcoef(weekly)
+        max_corr = float(np.max(np.abs(corr[np.triu_indices(len(channels), 1)])))
+        if max_corr < 0.25:
+            break
+    else:  # pragma: no cover - the seed space makes this practically unreachable
+        raise RuntimeError("could not draw weakly correlated spend flights")
+
+    # Daily spend: each week's spend spread over its days with random weights, rounded to the cent.
+    weights = rng.gamma(20.0, 1.0, size=(len(channels), n_weeks * 7))
+    weights = weights.reshape(len(channels), n_weeks, 7)
+    weights /= weights.sum(axis=2, keepdims=True)
+    daily = np.round((weekly[:, :, None] * weights).reshape(len(channels), -1)[:, :n_days], 2)
+    # The model runs on the weekly sums of what was actually spent (the last week is partial:
+    # its remaining days fall after the data ends and are spent as planned).
+    weekly_spent = np.round((weekly[:, :, None] * weights).reshape(len(channels), -1), 2).reshape(len(channels), n_weeks, 7).sum(axis=2)
+
+    half = np.empty(len(channels))
+    beta = np.empty(len(channels))
+    stock = np.empty_like(weekly_spent)
+    incr = np.empty_like(weekly_spent)
+    for i, name in enumerate(channels):
+        m = plan.MEDIA[name]
+        stock[i] = adstock(weekly_spent[i], m.adstock)
+        half[i] = m.half_saturation_ratio * stock[i].mean()
+        response = hill(stock[i], half[i], m.shape)
+        beta[i] = m.target_true_roas * weekly_spent[i].sum() / response.sum()
+        incr[i] = beta[i] * response
+    daily_incr = np.repeat(incr / 7.0, 7, axis=1)[:, :n_days]
+
+    cpm = np.array([plan.MEDIA[c].cpm for c in channels])[:, None]
+    ctr = np.array([plan.MEDIA[c].click_rate for c in channels])[:, None]
+    impressions = np.round(daily / cpm * 1000.0 * np.exp(rng.normal(0, 0.08, daily.shape))).astype(np.int64)
+    clicks = rng.binomial(impressions, np.clip(ctr * np.exp(rng.normal(0, 0.1, daily.shape)), 0, 1)).astype(np.int64)
+    del week_of_day
+    return MediaPlan(daily, weekly_spent, stock, incr, daily_incr, half, beta, impressions, clicks, max_corr)
