@@ -106,36 +106,49 @@ class _Problem:
         return nonlinear, linear, beta
 
     def curves(self, nonlinear: np.ndarray) -> np.ndarray:
-        out = np.empty_like(self.x)
+        return self._evaluate(nonlinear, gradients=False)[0]
+
+    def _evaluate(self, nonlinear: np.ndarray, gradients: bool):
+        """Saturated adstock per channel and, if asked, its derivatives (cached: least_squares asks
+        for the residuals and then the Jacobian at the same point)."""
+        key = (nonlinear.tobytes(), gradients)
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        n, c = self.x.shape
+        s = np.empty((n, c))
+        grads = np.empty((3, n, c)) if gradients else None
         for j, row in enumerate(nonlinear):
+            theta, half = row[0], row[1]
             shape = row[2] if self.kind == "hill" else 1.0
-            out[:, j] = saturation(adstock(self.x[:, j], row[0]), row[1], shape, self.kind)
-        return out
+            a = adstock(self.x[:, j], theta)
+            if not gradients:
+                s[:, j] = saturation(a, half, shape, self.kind)
+                continue
+            da_dtheta = adstock(np.r_[0.0, a[:-1]], theta)  # d a_t/dθ = a_{t-1} + θ d a_{t-1}/dθ
+            s[:, j], ds_da, ds_dh, ds_dk = _saturation_grads(a, half, shape, self.kind)
+            grads[0, :, j], grads[1, :, j], grads[2, :, j] = ds_da * da_dtheta, ds_dh, ds_dk
+        self._cache = (key, (s, grads))
+        return s, grads
 
     def predict(self, params: np.ndarray) -> np.ndarray:
         nonlinear, linear, beta = self.split(params)
-        return self.base @ linear + self.curves(nonlinear) @ beta
+        return self.base @ linear + self._evaluate(nonlinear, gradients=True)[0] @ beta
 
     def residuals(self, params: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         return self.predict(params) - (self.y if y is None else y)
 
     def jacobian(self, params: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         nonlinear, linear, beta = self.split(params)
-        c, m, n = self.n_channels, self.n_nonlinear, len(self.y)
+        c, m, n, nb = self.n_channels, self.n_nonlinear, len(self.y), self.base.shape[1]
+        s, grads = self._evaluate(nonlinear, gradients=True)
         jac = np.empty((n, len(params)))
-        for j, row in enumerate(nonlinear):
-            theta, half = row[0], row[1]
-            shape = row[2] if self.kind == "hill" else 1.0
-            a = adstock(self.x[:, j], theta)
-            lagged = np.r_[0.0, a[:-1]]
-            da_dtheta = adstock(lagged, theta)  # d a_t/dθ = a_{t-1} + θ d a_{t-1}/dθ
-            s, ds_da, ds_dh, ds_dk = _saturation_grads(a, half, shape, self.kind)
-            jac[:, j * m] = beta[j] * ds_da * da_dtheta
-            jac[:, j * m + 1] = beta[j] * ds_dh
-            if m == 3:
-                jac[:, j * m + 2] = beta[j] * ds_dk
-            jac[:, c * m + self.base.shape[1] + j] = s
-        jac[:, c * m: c * m + self.base.shape[1]] = self.base
+        jac[:, 0: c * m: m] = grads[0] * beta
+        jac[:, 1: c * m: m] = grads[1] * beta
+        if m == 3:
+            jac[:, 2: c * m: m] = grads[2] * beta
+        jac[:, c * m: c * m + nb] = self.base
+        jac[:, c * m + nb:] = s
         return jac
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -156,21 +169,22 @@ class _Problem:
         linear = lsq_linear(design, y, bounds=(low, high), method="bvls").x
         return np.r_[nonlinear.ravel(), linear]
 
-    def solve(self, x0: np.ndarray, y: np.ndarray | None = None) -> Any:
+    def solve(self, x0: np.ndarray, y: np.ndarray | None = None, tol: float = 1e-8) -> Any:
         low, high = self.bounds()
         x0 = np.clip(x0, low, high)
         target = self.y if y is None else y
         return least_squares(self.residuals, x0, jac=self.jacobian, bounds=(low, high), method="trf",
-                             x_scale="jac", kwargs={"y": target}, max_nfev=400)
+                             x_scale="jac", kwargs={"y": target}, ftol=tol, xtol=tol, gtol=tol, max_nfev=400)
 
     def fit(self, y: np.ndarray | None = None) -> Any:
+        """Every start to a loose tolerance, then the best one polished."""
         target = self.y if y is None else y
         best = None
         for theta, half, shape in STARTS:
-            result = self.solve(self.start(theta, half, shape, target), target)
+            result = self.solve(self.start(theta, half, shape, target), target, tol=1e-5)
             if best is None or result.cost < best.cost - 1e-12:
                 best = result
-        return best
+        return self.solve(best.x, target, tol=1e-10)
 
 
 def _base_columns(weeks: pd.Series, controls: pd.DataFrame, trend: bool, fourier_order: int) -> tuple[np.ndarray, list[str]]:
@@ -229,7 +243,6 @@ class ResponseModel(Result):
     aic_tolerance: float = 2.0
     disagreement: float = 0.2
     seed: int = 0
-    _cache: dict = field(default_factory=dict, repr=False)
 
     title = "Response model: ROAS and marginal ROAS by channel"
 
@@ -508,7 +521,8 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         residuals = residuals - residuals.mean()
         block = block_weeks or max(2, int(round(len(y) ** (1 / 3))))
         fitted = problem.predict(solution)
-        draws = np.stack([problem.solve(solution, fitted + _block_residuals(residuals, block, rng)).x
+        # Draws restart from the fit and stop at a looser tolerance: their spread dwarfs 1e-6.
+        draws = np.stack([problem.solve(solution, fitted + _block_residuals(residuals, block, rng), tol=1e-6).x
                           for _ in range(bootstrap)])
 
     model = ResponseModel(weeks, spend, y, channels, saturation, base_names, problem, solution, spend_scale, target_scale,

@@ -1,0 +1,100 @@
+"""Benchmark of kit.channel: attribution on 1M journeys (every model), one response-model fit and a
+200-draw bootstrap on 3 years of weekly data with 8 channels. Run: ``.venv/bin/python bench/bench_channel.py``.
+
+Data are simulated here (seeded). Wall time is measured untraced; peak memory is tracemalloc's
+peak (Python and NumPy allocations) in a second run of the step; the process's peak RSS closes.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+
+from kit.channel import MODELS, attribution, response_model
+from kit.channel.response import adstock, saturation
+
+CHANNELS = [f"ch{i}" for i in range(8)]
+
+
+def journeys(n: int, seed: int = 0) -> pd.DataFrame:
+    """n single journeys (1–6 touches), 3% convert; time lags for time decay."""
+    rng = np.random.default_rng(seed)
+    length = rng.integers(1, 7, n)
+    flat = rng.choice(np.array(CHANNELS, dtype=object), int(length.sum()), p=np.linspace(2, 1, 8) / np.linspace(2, 1, 8).sum())
+    lags = np.round(rng.uniform(0, 30, int(length.sum())), 1)
+    cuts = np.cumsum(length)[:-1]
+    converted = rng.random(n) < 0.03
+    return pd.DataFrame({"path": [list(p) for p in np.split(flat, cuts)], "lags": [list(x) for x in np.split(lags, cuts)],
+                         "conversions": converted.astype(int), "value": np.where(converted, rng.gamma(2, 150, n), 0.0),
+                         "nulls": (~converted).astype(int)})
+
+
+def weekly(weeks: int = 156, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2023-01-02", periods=weeks, freq="7D")
+    gmv = 5e6 * (1 + 0.3 * np.arange(weeks) / weeks) * (1 + 0.08 * np.cos(2 * np.pi * dates.day_of_year / 365.25))
+    frame = pd.DataFrame({"week": dates})
+    for name in CHANNELS:
+        flights = np.exp(rng.uniform(np.log(0.35), np.log(1.9), weeks // 3 + 1)) * (rng.random(weeks // 3 + 1) > 0.15)
+        spend = rng.uniform(1e5, 5e5) * np.repeat(flights, 3)[:weeks] * np.exp(rng.normal(0, 0.1, weeks))
+        a = adstock(spend, rng.uniform(0.1, 0.6))
+        s = saturation(a, a.mean(), rng.uniform(1.0, 2.0), "hill")
+        gmv = gmv + rng.uniform(1.5, 4.5) * spend.sum() / s.sum() * s
+        frame[name] = spend
+    frame["gmv"] = gmv * (1 + rng.normal(0, 0.02, weeks))
+    return frame
+
+
+def measure(label: str, func, memory=None):
+    """Wall time untraced (tracemalloc slows allocation-heavy code several-fold); then peak memory of
+    ``memory`` (default: the same call) under tracemalloc in a second run."""
+    start = time.perf_counter()
+    result = func()
+    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    (memory or func)()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    print(f"| {label} | {seconds:.2f} s | {peak:.0f} MiB |", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--journeys", type=int, default=1_000_000)
+    parser.add_argument("--draws", type=int, default=200)
+    args = parser.parse_args()
+
+    print("| step | wall time | peak memory (tracemalloc) |")
+    print("| --- | --- | --- |")
+    start = time.perf_counter()
+    paths = journeys(args.journeys)
+    print(f"| simulate {args.journeys:,} journeys (setup) | {time.perf_counter() - start:.2f} s | – |", flush=True)
+    for model in MODELS:
+        measure(f"attribution `{model}` on {args.journeys:,} journeys",
+                lambda model=model: attribution(paths, model, channels=CHANNELS))
+    measure(f"attribution, all {len(MODELS)} models in one call",
+            lambda: attribution(paths, list(MODELS), channels=CHANNELS))
+    grouped = paths.assign(key=paths.path.map(tuple)).groupby("key", as_index=False)[["conversions", "value", "nulls"]].sum()
+    grouped = grouped.rename(columns={"key": "path"})
+    measure(f"attribution, 6 models without time decay, {len(grouped):,} distinct paths (grouped)",
+            lambda: attribution(grouped, [m for m in MODELS if m != "time_decay"], channels=CHANNELS))
+    del paths
+
+    frame = weekly()
+    measure("response model: one fit (156 weeks × 8 channels, Hill)",
+            lambda: response_model(frame, "gmv", CHANNELS, bootstrap=0, compare_shapes=False))
+    few = lambda: response_model(frame, "gmv", CHANNELS, bootstrap=20, compare_shapes=False)  # noqa: E731 (memory: same per draw)
+    measure(f"response model: fit + {args.draws}-draw moving-block bootstrap (memory with 20 draws)",
+            lambda: response_model(frame, "gmv", CHANNELS, bootstrap=args.draws, compare_shapes=False), few)
+    measure(f"response model: fit + {args.draws} draws + logistic comparison fit (what the notebook runs; memory with 20 draws)",
+            lambda: response_model(frame, "gmv", CHANNELS, bootstrap=args.draws), few)
+    print(f"\nprocess peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
