@@ -180,6 +180,20 @@ def test_only_reruns_one_notebook_and_keeps_the_other_pages(good_run, workspace,
     assert "from the previous run" in (copy / "index.html").read_text()
 
 
+def test_index_reuses_the_tiles_a_notebook_displayed(workspace, tmp_path, monkeypatch):
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir()
+    fixture_notebook(notebooks / "00_tiles.ipynb", "Tiles", "from IPython.display import HTML\n"
+                     "HTML('<div class=\"kit-tiles\"><div class=\"kit-tile\">planted tile</div></div>')")
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the index recomputed the tiles although a notebook displayed them")
+
+    monkeypatch.setattr(runner, "_overview_tiles", not_again)
+    [report] = build_reports(["2025Q4"], out=tmp_path / "out", notebooks_dir=notebooks, progress=False)
+    assert report.ok and "planted tile" in report.index.read_text()
+
+
 def test_several_quarters_in_one_run(workspace, tmp_path):
     reports = build_reports(["2025Q4", "2025Q2"], out=tmp_path, only=["02"], source=str(workspace / "shop"),
                             notebooks_dir=workspace / "notebooks", jobs=2, progress=False)

@@ -75,6 +75,7 @@ class Outcome:
     html: str | None = None     # file names inside the quarter's folder
     ipynb: str | None = None
     carried_over: bool = False  # copied from the previous run (``--only``)
+    tiles_html: str | None = field(default=None, repr=False)  # KPI tiles the notebook displayed, if any
 
     @property
     def ok(self) -> bool:
@@ -187,14 +188,19 @@ def run_task(task: Task) -> Outcome:
                 str(task.notebook), str(out_ipynb), parameters=task.parameters, kernel_name=task.kernel_name,
                 cwd=str(task.cwd), progress_bar=False, request_save_on_cell_execute=False,
                 execution_timeout=task.timeout,
+                # Outputs are all in by the end of the last cell; a graceful shutdown only waits
+                # (about 2 s per notebook) for the kernel to tidy up a process we discard anyway.
+                shutdown_kernel="immediate",
             )
         except PapermillExecutionError as exc:
             evalue = _ANSI.sub("", str(exc.evalue)).strip()
             error = f"{exc.ename}: {evalue}\n(in cell [{exc.exec_count}])"
         except Exception as exc:  # kernel death, timeout, bad parameters …
             error = f"{type(exc).__name__}: {_ANSI.sub('', str(exc)).strip()}"
-        if out_ipynb.exists():
-            _relative_paths(out_ipynb, task.notebook.name)
+    tiles = None
+    if out_ipynb.exists():
+        executed = _relative_paths(out_ipynb, task.notebook.name)
+        tiles = _find_tiles(executed)
     html_name = None
     if task.export_html:
         try:
@@ -207,10 +213,10 @@ def run_task(task: Task) -> Outcome:
         except Exception as exc:
             error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
     return Outcome(task.quarter, task.name, title, "failed" if error else "ok", time.perf_counter() - started, error,
-                   html_name, out_ipynb.name if out_ipynb.exists() else None)
+                   html_name, out_ipynb.name if out_ipynb.exists() else None, tiles_html=tiles)
 
 
-def _relative_paths(executed: Path, source_name: str) -> None:
+def _relative_paths(executed: Path, source_name: str) -> nbformat.NotebookNode:
     """papermill records absolute input/output paths (here a temporary folder); keep only file names."""
     notebook = nbformat.read(str(executed), as_version=4)
     recorded = notebook.metadata.get("papermill")
@@ -218,6 +224,18 @@ def _relative_paths(executed: Path, source_name: str) -> None:
         recorded["input_path"] = source_name
         recorded["output_path"] = executed.name
         nbformat.write(notebook, str(executed))
+    return notebook
+
+
+def _find_tiles(notebook: nbformat.NotebookNode) -> str | None:
+    """The KPI tiles a notebook displayed (``QuarterOverview.tiles_html``), so the index need not recompute them."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            html_text = output.get("data", {}).get("text/html", "")
+            html_text = "".join(html_text) if isinstance(html_text, list) else html_text
+            if html_text.lstrip().startswith('<div class="kit-tiles"'):
+                return html_text
+    return None
 
 
 def _error_page(title: str, quarter: str, error: str) -> str:
@@ -237,12 +255,8 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True, on_start=None) -> list[Outcome]:
-    """Run the tasks in ``jobs`` processes with a progress bar; results in task order.
-
-    ``on_start`` (optional) runs in this process while the workers execute, e.g. to compute the
-    index's KPI tiles in parallel with the notebooks.
-    """
+def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True) -> list[Outcome]:
+    """Run the tasks in ``jobs`` processes with a progress bar; results in task order."""
     from tqdm.auto import tqdm
 
     jobs = max(1, min(jobs or default_jobs(), len(tasks) or 1))
@@ -252,8 +266,6 @@ def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True,
     outcomes: dict[int, Outcome] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup) as pool:
         futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
-        if on_start is not None:
-            on_start()
         bar = tqdm(total=len(tasks), desc="kit report", unit="notebook", disable=not progress, file=sys.stderr)
         try:
             for future in as_completed(futures):
@@ -367,23 +379,20 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     jobs = jobs or default_jobs()
 
     staging = {label: _staging_folder(out_root, label) for label in labels}
-    tiles: dict[str, tuple[str | None, str | None]] = {}
     started = time.perf_counter()
     try:
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
                       kernel_name=kernel_name, timeout=timeout) for label in labels for nb in notebooks]
 
-        def compute_tiles() -> None:
-            for label in labels:
-                tiles[label] = _overview_tiles(label, source)
-
-        outcomes = run_tasks(tasks, jobs=jobs, progress=progress, on_start=compute_tiles)
+        outcomes = run_tasks(tasks, jobs=jobs, progress=progress)
         reports = []
         for label in labels:
             entries = [o for o in outcomes if o.quarter == label]
+            # The overview notebook already computed the tiles; compute them here only without it.
+            shown = next((o.tiles_html for o in entries if o.ok and o.tiles_html), None)
+            tiles_html, tiles_error = (shown, None) if shown else _overview_tiles(label, source)
             if only:
                 entries = _carry_over(out_root / label, staging[label], entries)
-            tiles_html, tiles_error = tiles.get(label, (None, "not computed"))
             seconds = time.perf_counter() - started
             ok = all(e.ok for e in entries)
             _write_index(staging[label], label, entries, tiles_html, tiles_error, source, seconds, jobs)
@@ -426,12 +435,18 @@ def _carry_over(previous: Path, staging: Path, entries: list[Outcome]) -> list[O
     return sorted(entries + kept, key=lambda e: e.name)
 
 
+def _entry(outcome: Outcome) -> dict[str, Any]:
+    row = asdict(outcome)
+    row.pop("tiles_html")
+    return row
+
+
 def _write_index(folder: Path, quarter: str, entries: list[Outcome], tiles_html: str | None, tiles_error: str | None,
                  source: Any, seconds: float, jobs: int) -> None:
     from kit.report.render import render_index
 
     page = render_index(
-        quarter=quarter, entries=[asdict(e) for e in entries], failed=[e.name for e in entries if not e.ok],
+        quarter=quarter, entries=[_entry(e) for e in entries], failed=[e.name for e in entries if not e.ok],
         tiles_html=tiles_html, tiles_error=tiles_error, source=source or "embedded sample data (data/sample)",
         total_seconds=seconds, jobs=jobs,
     )
@@ -440,5 +455,5 @@ def _write_index(folder: Path, quarter: str, entries: list[Outcome], tiles_html:
 
 def _write_manifest(folder: Path, quarter: str, entries: list[Outcome], ok: bool, source: Any, seconds: float) -> None:
     manifest = {"quarter": quarter, "ok": ok, "source": None if source is None else str(source),
-                "seconds": round(seconds, 3), "entries": [asdict(e) for e in entries]}
+                "seconds": round(seconds, 3), "entries": [_entry(e) for e in entries]}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
