@@ -87,6 +87,14 @@ class ChannelParams(_Model):
     attribution_models: list[str] = ["last", "first", "linear", "time_decay", "position", "markov", "shapley"]
     half_life_days: float = Field(default=7.0, gt=0)
     bounds: float = Field(default=0.3, gt=0, lt=1)
+    history_start: str = Field(default="2024-01-01", description="first day of the weekly data the response model fits")
+    saturation: Literal["hill", "logistic", "auto"] = "auto"
+    controls: list[str] = ["promo_days"]
+    exclude_promotion_kinds: list[str] = ["festival", "brand_day", "flash_sale", "coupon"]
+    promotion_buffer_days: int = Field(default=7, ge=0)
+    bootstrap: int = Field(default=200, ge=0)
+    seed: int = 0
+    target_roas: float | None = Field(default=None, gt=0, description="blended ROAS the reallocation must meet (None: keep the budget)")
 
 
 class Params(_Model):

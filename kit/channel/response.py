@@ -35,10 +35,12 @@ SATURATIONS = ("hill", "logistic")
 WEEKS_PER_YEAR = 365.25 / 7
 LN3 = np.log(3.0)
 THETA_MAX = 0.9
-H_BOUNDS = (0.05, 30.0)      # half-saturation, in units of the channel's mean weekly spend
+# Half-saturation as a multiple of the channel's typical adstocked spend (mean spend / (1 − θ)):
+# a half-saturation point far outside the spend the data shows is not identified by it.
+H_BOUNDS = (0.25, 4.0)
 SHAPE_BOUNDS = (0.5, 4.0)    # Hill exponent
 BETA_MAX = 50.0              # weekly GMV at saturation, in units of mean weekly GMV
-STARTS = ((0.3, 1.5, 1.5), (0.6, 3.0, 1.0), (0.1, 0.8, 2.5), (0.45, 6.0, 1.2))  # (θ, h, k)
+STARTS = ((0.3, 1.0, 1.5), (0.6, 2.0, 1.0), (0.1, 0.6, 2.5), (0.45, 3.0, 1.2))  # (θ, h ratio, k)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -47,6 +49,11 @@ STARTS = ((0.3, 1.5, 1.5), (0.6, 3.0, 1.0), (0.1, 0.8, 2.5), (0.45, 6.0, 1.2))  
 def adstock(spend: np.ndarray, theta: float) -> np.ndarray:
     """Geometric carry-over along the first axis: a_t = s_t + θ a_{t-1}, starting from zero."""
     return lfilter([1.0], [1.0, -theta], spend, axis=0)
+
+
+def half_saturation(theta: float, ratio: float) -> float:
+    """Half-saturation in scaled spend units: ``ratio`` × the steady-state adstock at mean spend (1)."""
+    return ratio / (1.0 - theta)
 
 
 def saturation(a: np.ndarray, half: float, shape: float, kind: str) -> np.ndarray:
@@ -89,6 +96,7 @@ class _Problem:
     x: np.ndarray            # scaled spend, weeks × channels (mean 1 per channel)
     base: np.ndarray         # weeks × base columns
     kind: str
+    weight: np.ndarray | None = None  # 1 for weeks in the fit, 0 for weeks left out (promotions)
 
     @property
     def n_channels(self) -> int:
@@ -119,7 +127,8 @@ class _Problem:
         s = np.empty((n, c))
         grads = np.empty((3, n, c)) if gradients else None
         for j, row in enumerate(nonlinear):
-            theta, half = row[0], row[1]
+            theta, ratio = row[0], row[1]
+            half = half_saturation(theta, ratio)
             shape = row[2] if self.kind == "hill" else 1.0
             a = adstock(self.x[:, j], theta)
             if not gradients:
@@ -127,7 +136,9 @@ class _Problem:
                 continue
             da_dtheta = adstock(np.r_[0.0, a[:-1]], theta)  # d a_t/dθ = a_{t-1} + θ d a_{t-1}/dθ
             s[:, j], ds_da, ds_dh, ds_dk = _saturation_grads(a, half, shape, self.kind)
-            grads[0, :, j], grads[1, :, j], grads[2, :, j] = ds_da * da_dtheta, ds_dh, ds_dk
+            # h = ratio / (1 − θ): θ moves the half-saturation point too.
+            grads[0, :, j] = ds_da * da_dtheta + ds_dh * ratio / (1 - theta) ** 2
+            grads[1, :, j], grads[2, :, j] = ds_dh / (1 - theta), ds_dk
         self._cache = (key, (s, grads))
         return s, grads
 
@@ -136,7 +147,8 @@ class _Problem:
         return self.base @ linear + self._evaluate(nonlinear, gradients=True)[0] @ beta
 
     def residuals(self, params: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        return self.predict(params) - (self.y if y is None else y)
+        r = self.predict(params) - (self.y if y is None else y)
+        return r if self.weight is None else r * self.weight
 
     def jacobian(self, params: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         nonlinear, linear, beta = self.split(params)
@@ -149,7 +161,7 @@ class _Problem:
             jac[:, 2: c * m: m] = grads[2] * beta
         jac[:, c * m: c * m + nb] = self.base
         jac[:, c * m + nb:] = s
-        return jac
+        return jac if self.weight is None else jac * self.weight[:, None]
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         per_channel_low = [0.0, H_BOUNDS[0]] + ([SHAPE_BOUNDS[0]] if self.kind == "hill" else [])
@@ -166,7 +178,8 @@ class _Problem:
         nb = self.base.shape[1]
         low = np.r_[np.full(nb, -np.inf), np.zeros(self.n_channels)]
         high = np.r_[np.full(nb, np.inf), np.full(self.n_channels, BETA_MAX)]
-        linear = lsq_linear(design, y, bounds=(low, high), method="bvls").x
+        keep = np.ones(len(y)) if self.weight is None else self.weight
+        linear = lsq_linear(design * keep[:, None], y * keep, bounds=(low, high), method="bvls").x
         return np.r_[nonlinear.ravel(), linear]
 
     def solve(self, x0: np.ndarray, y: np.ndarray | None = None, tol: float = 1e-8) -> Any:
@@ -252,7 +265,7 @@ class ResponseModel(Result):
         return pd.DataFrame({
             "channel": self.channels,
             "adstock": nonlinear[:, 0],
-            "half_saturation": nonlinear[:, 1] * self.spend_scale,  # yuan of adstocked weekly spend
+            "half_saturation": nonlinear[:, 1] / (1 - nonlinear[:, 0]) * self.spend_scale,  # yuan of adstocked spend
             "shape": nonlinear[:, 2] if self.kind == "hill" else np.ones(len(self.channels)),
             "beta": beta * self.target_scale,                        # weekly GMV at full saturation
         })
@@ -279,8 +292,13 @@ class ResponseModel(Result):
         return self.problem.predict(self.solution) * self.target_scale
 
     @property
+    def kept(self) -> np.ndarray:
+        """Weeks that entered the fit (the others were left out, e.g. promotion weeks)."""
+        return np.ones(len(self.target), dtype=bool) if self.problem.weight is None else self.problem.weight > 0
+
+    @property
     def rss(self) -> float:
-        return float(((self.fitted - self.target) ** 2).sum())
+        return float(((self.fitted - self.target)[self.kept] ** 2).sum())
 
     @property
     def n_params(self) -> int:
@@ -288,16 +306,18 @@ class ResponseModel(Result):
 
     @property
     def aic(self) -> float:
-        n = len(self.target)
+        n = int(self.kept.sum())
         return float(n * np.log(self.rss / n) + 2 * self.n_params)
 
     @property
     def r2(self) -> float:
-        return float(1 - self.rss / ((self.target - self.target.mean()) ** 2).sum())
+        y = self.target[self.kept]
+        return float(1 - self.rss / ((y - y.mean()) ** 2).sum())
 
     @property
     def mape(self) -> float:
-        return float(np.mean(np.abs(self.fitted - self.target) / np.abs(self.target)))
+        kept = self.kept
+        return float(np.mean(np.abs(self.fitted - self.target)[kept] / np.abs(self.target[kept])))
 
     # -- contributions, ROAS, marginal ROAS ----------------------------------------------------
     def _contributions(self, params: np.ndarray) -> np.ndarray:
@@ -317,7 +337,7 @@ class ResponseModel(Result):
         nonlinear, _, beta = self.problem.split(params)
         out = np.empty(len(self.channels))
         for j, row in enumerate(nonlinear):
-            theta, half = row[0], row[1]
+            theta, half = row[0], half_saturation(row[0], row[1])
             shape = row[2] if self.kind == "hill" else 1.0
             steady = weekly_spend[j] / self.spend_scale[j] / (1 - theta)
             slope = saturation_slope(steady, half, shape, self.kind)
@@ -372,7 +392,7 @@ class ResponseModel(Result):
         """Weekly GMV the channel brings at a constant weekly spend (yuan), once the adstock settles."""
         j = self._index(channel)
         nonlinear, _, beta = self.problem.split(self.solution if params is None else params)
-        theta, half = nonlinear[j, 0], nonlinear[j, 1]
+        theta, half = nonlinear[j, 0], half_saturation(nonlinear[j, 0], nonlinear[j, 1])
         shape = nonlinear[j, 2] if self.kind == "hill" else 1.0
         steady = np.asarray(weekly_spend, dtype=float) / self.spend_scale[j] / (1 - theta)
         return beta[j] * saturation(steady, half, shape, self.kind) * self.target_scale
@@ -397,7 +417,7 @@ class ResponseModel(Result):
 
     def _marginal_curve(self, j: int, weekly_spend: np.ndarray, params: np.ndarray) -> np.ndarray:
         nonlinear, _, beta = self.problem.split(params)
-        theta, half = nonlinear[j, 0], nonlinear[j, 1]
+        theta, half = nonlinear[j, 0], half_saturation(nonlinear[j, 0], nonlinear[j, 1])
         shape = nonlinear[j, 2] if self.kind == "hill" else 1.0
         steady = weekly_spend / self.spend_scale[j] / (1 - theta)
         return beta[j] * saturation_slope(steady, half, shape, self.kind) / (1 - theta) * self.target_scale / self.spend_scale[j]
@@ -413,7 +433,9 @@ class ResponseModel(Result):
 
     @property
     def notes(self) -> list[str]:
-        notes = [f"Fit: {self.kind} saturation, R² {self.r2:.3f}, MAPE {self.mape:.1%}, {len(self.target)} weeks, "
+        left_out = int((~self.kept).sum())
+        notes = [f"Fit: {self.kind} saturation, R² {self.r2:.3f}, MAPE {self.mape:.1%}, {int(self.kept.sum())} weeks"
+                 + (f" ({left_out} promotion-affected weeks left out of the fit)" if left_out else "") + ", "
                  f"{len(self.draws)} bootstrap draws (seed {self.seed})."]
         if self.alternative is not None:
             table = self.roas()
@@ -475,7 +497,7 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
                    adstock: str = "geometric", saturation: str = "hill", date: str = "week", *, trend: bool = True,
                    fourier_order: int = 2, bootstrap: int = 200, block_weeks: int | None = None, seed: int = 0,
                    period: Any = None, compare_shapes: bool = True, aic_tolerance: float = 2.0,
-                   disagreement: float = 0.2) -> ResponseModel:
+                   disagreement: float = 0.2, exclude: "str | None" = None) -> ResponseModel:
     """Fit the response model to a weekly table (see :func:`kit.channel.weekly`).
 
     ``channels`` are the spend columns (default: every column besides ``date``, ``target`` and the
@@ -484,11 +506,22 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
     pair of dates) is where ROAS and current spend are evaluated by default. With
     ``compare_shapes`` the other saturation shape is fitted too and channels whose ROAS differs by
     more than ``disagreement`` while the AICs are within ``aic_tolerance`` are flagged.
+    ``saturation="auto"`` fits both shapes and keeps the one with the lower AIC.
+    ``exclude`` names a boolean column: weeks marked True (e.g. ``promo_week`` of :func:`weekly`)
+    stay in the adstock recursion but are left out of the fit, so festival spikes do not bend the
+    media curves; ROAS still counts the channel's modelled GMV in every week of the period.
     """
     if adstock != "geometric":
         raise ValueError(f"adstock {adstock!r} is not supported; use 'geometric'")
-    if saturation not in SATURATIONS:
-        raise ValueError(f"saturation {saturation!r} is not supported; choose one of {', '.join(SATURATIONS)}")
+    if saturation not in (*SATURATIONS, "auto"):
+        raise ValueError(f"saturation {saturation!r} is not supported; choose one of {', '.join(SATURATIONS)} or 'auto'")
+    if saturation == "auto":
+        # Both shapes without bootstrap (cheap); the one with the lower AIC gets the bootstrap.
+        options = {kind: response_model(weekly, target, channels, controls, adstock, kind, date, trend=trend,
+                                        fourier_order=fourier_order, bootstrap=0, compare_shapes=False, exclude=exclude)
+                   for kind in SATURATIONS}
+        saturation = min(SATURATIONS, key=lambda kind: options[kind].aic)
+        compare_shapes = True
     frame = as_frame(weekly, "weekly table")
     controls = list(controls)
     if channels is None:
@@ -500,35 +533,53 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
     spend = frame[channels].astype(float).reset_index(drop=True)
     y = frame[target].to_numpy(dtype=float)
     base, base_names = _base_columns(weeks, frame[controls].reset_index(drop=True), trend, fourier_order)
+    weight = None
+    if exclude is not None:
+        require_columns(frame, [exclude], "weekly table")
+        left_out = frame[exclude].to_numpy()
+        if left_out.dtype != bool:
+            raise ValueError(f"weekly table, column '{exclude}': must be true/false (true = leave the week out of the fit)")
+        weight = (~left_out).astype(float)
+    kept = len(y) if weight is None else int(weight.sum())
     per_channel = 3 if saturation == "hill" else 2
     n_params = base.shape[1] + len(channels) * (per_channel + 1)
-    if len(y) < n_params + 10:
-        raise ValueError(f"weekly table: {len(y)} weeks are too few for {n_params} parameters "
+    if kept < n_params + 10:
+        raise ValueError(f"weekly table: {kept} weeks in the fit are too few for {n_params} parameters "
                          f"({len(channels)} channels); give at least {n_params + 10} weeks (a year or more)")
     if bootstrap < 0:
         raise ValueError("bootstrap must be ≥ 0 draws")
 
     spend_scale = spend.to_numpy().mean(axis=0)
     target_scale = float(y.mean())
-    problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, saturation)
+    problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, saturation, weight)
     best = problem.fit()
     solution = best.x
 
     draws = np.empty((0, len(solution)))
     if bootstrap:
         rng = np.random.default_rng(seed)
+        fitted = problem.predict(solution)
         residuals = problem.y - problem.predict(solution)
+        if weight is not None:  # resample blocks of the fitted weeks only
+            residuals = residuals[weight > 0]
         residuals = residuals - residuals.mean()
         block = block_weeks or max(2, int(round(len(y) ** (1 / 3))))
-        fitted = problem.predict(solution)
         # Draws restart from the fit and stop at a looser tolerance: their spread dwarfs 1e-6.
-        draws = np.stack([problem.solve(solution, fitted + _block_residuals(residuals, block, rng), tol=1e-6).x
-                          for _ in range(bootstrap)])
+        def resampled():
+            noise = np.zeros(len(y))
+            draw = _block_residuals(residuals, block, rng)
+            if weight is None:
+                return fitted + draw
+            noise[weight > 0] = draw
+            return fitted + noise
+
+        draws = np.stack([problem.solve(solution, resampled(), tol=1e-6).x for _ in range(bootstrap)])
 
     model = ResponseModel(weeks, spend, y, channels, saturation, base_names, problem, solution, spend_scale, target_scale,
                           draws, period, None, aic_tolerance, disagreement, seed)
     if compare_shapes:
         other = "logistic" if saturation == "hill" else "hill"
         model.alternative = response_model(frame, target, channels, controls, adstock, other, date, trend=trend,
-                                           fourier_order=fourier_order, bootstrap=0, period=period, compare_shapes=False)
+                                           fourier_order=fourier_order, bootstrap=0, period=period, compare_shapes=False,
+                                           exclude=exclude)
     return model

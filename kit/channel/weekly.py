@@ -26,6 +26,14 @@ def _as_date(value: Any, what: str) -> _dt.date:
         raise ValueError(f"{what} must be a date like '2024-01-01', got {value!r}") from error
 
 
+def _promotions(src) -> pd.DataFrame:
+    if "promotions" not in src.tables():
+        return pd.DataFrame(columns=["kind", "start", "end", "presale_start"])
+    table = src.table("promotions")
+    presale = table.presale_start if "presale_start" in table.columns else ibis.null("date")
+    return fetch(table.select("kind", "start", "end", presale_start=presale))
+
+
 def full_weeks(start: _dt.date, end: _dt.date) -> list[_dt.date]:
     """Mondays of the Monday–Sunday weeks lying wholly inside ``[start, end]``."""
     first = start + _dt.timedelta(days=(7 - start.weekday()) % 7)
@@ -39,7 +47,9 @@ def full_weeks(start: _dt.date, end: _dt.date) -> list[_dt.date]:
 def weekly(source: Any = None, start: Any = "2024-01-01", end: Any = "2025-12-31", *, params=None,
            quarter: "str | None" = None) -> pd.DataFrame:
     """Columns ``week`` (Monday), ``gmv``, ``orders``, ``promo_days`` (days of the week inside any
-    promotion), ``spend`` (all paid channels) and one spend column per paid channel of the params.
+    promotion), ``promo_week`` (the week touches the window of a promotion whose kind is in the
+    params' ``channel.exclude_promotion_kinds``: presale start to end + ``promotion_buffer_days``),
+    ``spend`` (all paid channels) and one spend column per paid channel of the params.
 
     ``frame.attrs["spend_columns"]`` lists the channel columns (what :func:`response_model` fits).
     A week in the range without ad spend rows or without orders is an error (a gap in the data).
@@ -84,14 +94,23 @@ def weekly(source: Any = None, start: Any = "2024-01-01", end: Any = "2025-12-31
 
     days = pd.date_range(first, last, freq="D")
     covered = np.zeros(len(days), dtype=bool)
-    promotions = fetch(src.table("promotions").select("start", "end")) if "promotions" in src.tables() else pd.DataFrame(columns=["start", "end"])
-    for row in promotions.itertuples(index=False):
-        covered |= (days >= pd.Timestamp(row.start)) & (days <= pd.Timestamp(row.end))
-    promo_days = pd.Series(covered.astype(int), index=days).groupby(np.arange(len(days)) // 7).sum().to_numpy()
+    distorted = np.zeros(len(days), dtype=bool)
+    kinds = set(p.channel.exclude_promotion_kinds)
+    buffer = pd.Timedelta(days=p.channel.promotion_buffer_days)
+    for row in _promotions(src).itertuples(index=False):
+        start, end = pd.Timestamp(row.start), pd.Timestamp(row.end)
+        covered |= (days >= start) & (days <= end)
+        if row.kind in kinds:
+            # Presale waiting dip before, pull-forward dip after: the whole window is distorted.
+            opens = pd.Timestamp(row.presale_start) if pd.notna(row.presale_start) else start
+            distorted |= (days >= opens) & (days <= end + buffer)
+    promo_days = covered.reshape(-1, 7).sum(axis=1)
+    promo_week = distorted.reshape(-1, 7).any(axis=1)
 
     frame = orders_weekly.set_index("week").reindex(index)[["gmv", "orders"]]
     frame["orders"] = frame["orders"].astype("int64")
     frame["promo_days"] = promo_days
+    frame["promo_week"] = promo_week
     frame["spend"] = wide.sum(axis=1)
     frame = pd.concat([frame, wide], axis=1).reset_index()
     frame.attrs["spend_columns"] = channels
