@@ -76,10 +76,14 @@ class FunnelParams(_Model):
 
 
 class PromoParams(_Model):
-    promotions: list[str] = []
-    post_days: int = Field(default=14, ge=0)
-    gap_days: int = Field(default=0, ge=0)
-    controls: list[str] | None = None
+    promotions: list[str] = Field(default=[], description="promotion ids to review; empty = every promotion overlapping the quarter")
+    post_days: int = Field(default=14, ge=0, description="days after a promotion in its 'after' period (pull-forward dip)")
+    gap_days: int = Field(default=0, ge=0, description="days before the start left out of the fit (at least the presale)")
+    controls: list[str] | None = Field(default=None, description="control categories; null = categories no promotion ever covers")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="1 - interval level and significance threshold")
+    pre_days: int = Field(default=365, ge=21, description="days of history before the promotion the model is fitted on")
+    mask_post_days: int = Field(default=7, ge=0, description="days after another promotion masked in the pre-period")
+    placebos: int = Field(default=10, ge=0, description="fake promotions in the pre-period for the placebo check")
 
 
 class ChannelParams(_Model):

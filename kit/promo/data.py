@@ -76,7 +76,7 @@ def _order_filter(orders, gmv_basis: str):
 # The daily table
 
 def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_days: int = DEFAULT_PRE_DAYS,
-          post_days: int = 14, gap_days: int = 0, gmv_basis: str = "paid", mask_post_days: int | None = None) -> pd.DataFrame:
+          post_days: int = 14, gap_days: int = 0, gmv_basis: str = "paid", mask_post_days: int = 7) -> pd.DataFrame:
     """One row per local business day around ``promotion_id``: the outcome, the controls, the mask.
 
     Columns: ``date``; ``gmv`` (the promoted categories), ``cannibalised_gmv`` (every other category
@@ -132,9 +132,14 @@ def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_d
     frame["gmv"] = wide[[c for c in promoted if c in categories]].sum(axis=1).to_numpy()
     frame["cannibalised_gmv"] = wide[rest].sum(axis=1).to_numpy() if rest else 0.0
     frame["store_gmv"] = wide[categories].sum(axis=1).to_numpy()
+    frame["control_gmv"] = wide[list(controls)].sum(axis=1).to_numpy() if controls else 0.0
+    # The controls' slow movement (trend, season, media pushes) without their day-to-day noise: a
+    # centred 7-day mean. Noisy daily controls attenuate the regression towards zero (errors in
+    # variables), so the counterfactual would miss a rise that the controls clearly show.
+    frame["control_gmv_7d"] = frame["control_gmv"].rolling(7, center=True, min_periods=4).mean()
     for category in categories:
         frame[f"gmv_{category}"] = wide[category].to_numpy()
-    mask_after = post_days if mask_post_days is None else mask_post_days
+    mask_after = mask_post_days
     frame["other_promotion"] = False
     for _, other in promos.iterrows():
         if other["promotion_id"] == row["promotion_id"]:
@@ -147,9 +152,19 @@ def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_d
     return frame
 
 
-def control_columns(frame: pd.DataFrame) -> list[str]:
-    """The control columns of a :func:`daily` table."""
-    return [f"gmv_{c}" for c in frame.attrs.get("controls", [])]
+def control_columns(frame: pd.DataFrame, kind: str = "smoothed") -> list[str]:
+    """The control columns of a :func:`daily` table.
+
+    ``"smoothed"`` (default): the control categories' GMV summed and smoothed (``control_gmv_7d``);
+    ``"total"``: summed (``control_gmv``); ``"each"``: one column per control category.
+    """
+    if kind == "smoothed":
+        return ["control_gmv_7d"]
+    if kind == "total":
+        return ["control_gmv"]
+    if kind == "each":
+        return [f"gmv_{c}" for c in frame.attrs.get("controls", [])]
+    raise ValueError(f"kind must be 'smoothed', 'total' or 'each', got {kind!r}")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -194,13 +194,14 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
     post_days = post_days if post_days is not None else (settings.post_days if settings else 14)
     gap_days = gap_days if gap_days is not None else (settings.gap_days if settings else 0)
     controls = controls if controls is not None else (settings.controls if settings else None)
-    alpha = alpha if alpha is not None else (getattr(settings, "alpha", 0.05) if settings else 0.05)
-    placebos = placebos if placebos is not None else (getattr(settings, "placebos", 10) if settings else 10)
-    pre_days = getattr(settings, "pre_days", _data.DEFAULT_PRE_DAYS) if settings else _data.DEFAULT_PRE_DAYS
+    alpha = alpha if alpha is not None else (settings.alpha if settings else 0.05)
+    placebos = placebos if placebos is not None else (settings.placebos if settings else 10)
+    pre_days = settings.pre_days if settings else _data.DEFAULT_PRE_DAYS
+    mask_post_days = settings.mask_post_days if settings else 7
     gmv_basis = params.gmv_basis if params is not None else "paid"
     row = _data.promotion(source, promotion_id)
     table = _data.daily(source, promotion_id, controls=controls, pre_days=pre_days, post_days=post_days,
-                        gap_days=gap_days, gmv_basis=gmv_basis)
+                        gap_days=gap_days, gmv_basis=gmv_basis, mask_post_days=mask_post_days)
     gap = table.attrs["gap_days"]
     control_cols = _data.control_columns(table)
     options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", warn=False)

@@ -201,11 +201,11 @@ def _two_sided_p(effect_draws: np.ndarray) -> float:
 
 
 def _estimate(window: _Window, *, seasonality: int | None, alpha: float, n_draws: int, seed: int,
-              level_prior: str | None, start_params: np.ndarray | None = None) -> _Estimate:
+              level_prior: str | None, start_params: np.ndarray | None = None, parameter_sets: int = 20) -> _Estimate:
     y_std, x_std, y_mean, y_sd, x_mean, x_sd = _standardise(window)
     fitted = _model.fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params)
     origin = int(np.flatnonzero(window.observed)[-1])
-    forecast = _model.simulate(fitted, origin, n_draws, np.random.default_rng(seed))
+    forecast = _model.simulate(fitted, origin, n_draws, np.random.default_rng(seed), parameter_sets=parameter_sets)
     simulated = y_mean + y_sd * forecast.draws           # yuan
     expected = y_mean + y_sd * forecast.mean
     rows, effect_draws, predicted_draws = [], {}, {}
@@ -433,7 +433,7 @@ def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_d
 def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
          pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
          seed: int = 0, *, exclude=None, n_draws: int = 1000, level_prior: str | None = "auto",
-         placebos: int = 0, warn: bool = True) -> LiftResult:
+         parameter_sets: int = 20, placebos: int = 0, warn: bool = True) -> LiftResult:
     """Counterfactual incremental ``target`` of a promotion running ``start``..``end`` (inclusive dates).
 
     ``data``: a daily table (pandas or Ibis) with one row per date and no missing dates.
@@ -442,6 +442,7 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
     ``gap_days``: days before ``start`` left out of the fit (presale, "waiting for 11.11").
     ``exclude``: dates (or a boolean column) of the pre-period to treat as missing — other promotions.
     ``placebos``: how many fake promotions inside the pre-period to analyse as a check (0 = none).
+    ``level_prior``, ``parameter_sets``: see :mod:`kit.promo.model` (0 parameter sets = plug-in variances).
     Returns a :class:`LiftResult`; its diagnostics' failures are also issued as :class:`PromoWarning`.
     """
     controls = list(controls or [])
@@ -458,7 +459,7 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
                      pre_start=None if pre_start is None else _day(pre_start, "pre_start"),
                      post_days=post_days, gap_days=gap_days, excluded=excluded)
     estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed,
-                         level_prior=level_prior)
+                         level_prior=level_prior, parameter_sets=parameter_sets)
     daily_frame = _daily(estimate, alpha)
     diagnostics = _diagnostics(estimate, daily_frame)
     placebo_result = None
