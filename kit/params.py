@@ -61,6 +61,12 @@ class ABParams(_Model):
     correction: Literal["none", "bonferroni", "holm", "hochberg", "bh", "by"] = "holm"
     srm_threshold: float = Field(default=0.001, gt=0, lt=1)
     pre_window_days: int = Field(default=14, gt=0)
+    cuped: bool = True
+    sequential: bool = False
+    planned_users: int | None = Field(default=None, gt=1, description="users per arm the sequential test is tuned for")
+    prior_sd: float | None = Field(default=0.3, gt=0, description="sd of the N(0, sd²) prior on the relative lift; null = flat")
+    min_lift: float = Field(default=0.05, gt=0, description="smallest relative lift worth shipping (no winner vs inconclusive)")
+    splits: dict[str, dict[str, float]] = Field(default={}, description="experiment id -> arm -> planned share; absent = equal")
 
 
 class FunnelParams(_Model):
