@@ -341,7 +341,8 @@ def _channel_frame(by_channel: pd.DataFrame, q: Quarter, year_ago: Quarter, p: "
     now = wide[q.label] if q.label in wide else pd.Series(0.0, index=wide.index)
     before = wide[year_ago.label] if year_ago.label in wide else pd.Series(math.nan, index=wide.index)
     frame = pd.DataFrame({"channel": wide.index, "gmv": now.fillna(0.0).to_numpy(), "gmv_year_ago": before.to_numpy()})
-    frame = frame[frame["gmv"] > 0].copy() if (frame["gmv"] > 0).any() else frame.iloc[0:0].copy()
+    # channels with GMV in either period: one that fell to zero is the biggest loss of share, not a gap
+    frame = frame[(frame["gmv"] > 0) | (frame["gmv_year_ago"].fillna(0.0) > 0)].copy()
     total_now = frame["gmv"].sum()
     total_before = by_channel.loc[by_channel["period"] == year_ago.label, "gmv"].sum()
     frame["name"] = [p.channels[c].name if c in p.channels else c for c in frame["channel"]]

@@ -239,6 +239,12 @@ def test_findings_state_the_computed_numbers(shop, overview):
     assert re.search(rf"largest channel is \*\*{re.escape(shop['params'].channels[top].name)}\*\* with "
                      rf"{reference_channels(shop['raw'], '2025Q4').max():.1%}", text)
     assert f"Repurchase rate 复购率 {now['repurchase_rate']:.1%}" in text
+    # GMV = buyers × orders per buyer × AOV: the factors against a year ago, from pandas
+    frequency = (now["orders"] / now["buyers"]) / (ago["orders"] / ago["buyers"]) - 1
+    factors = {"buyers": now["buyers"] / ago["buyers"] - 1, "orders per buyer": frequency, "AOV 客单价": now["aov"] / ago["aov"] - 1}
+    listed = ", ".join(f"{name} {change * 100:+.1f}%" for name, change in factors.items())
+    driver = max(factors, key=lambda name: abs(math.log1p(factors[name])))
+    assert f"Against 2024Q4: {listed}; **{driver}** moved GMV most." in text
 
 
 def test_tiles_show_the_same_numbers(shop, overview):
@@ -278,6 +284,7 @@ def test_display_is_deterministic_and_rounded_only_for_display(overview):
 
 def test_hand_computed_tiny_shop(tmp_path):
     # Q4 2025: u1 orders twice (100 + 300), u2 once (200, refunded); u3 only visits. u1 bought before (Q3).
+    # A year earlier only u4 bought (100 on "direct"), without any session in the data.
     utc = lambda text: pd.Timestamp(text, tz="UTC")  # noqa: E731
     pd.DataFrame({"user_id": ["u1", "u2", "u3"], "signup_at": [utc("2025-01-01")] * 3}).to_parquet(tmp_path / "users.parquet")
     pd.DataFrame({
@@ -286,10 +293,12 @@ def test_hand_computed_tiny_shop(tmp_path):
         "channel": ["douyin", "wecom", "direct", "douyin"], "is_paid": [True, False, False, True], "device": ["app"] * 4,
     }).to_parquet(tmp_path / "sessions.parquet")
     pd.DataFrame({
-        "order_id": ["o1", "o2", "o3", "o0"], "user_id": ["u1", "u1", "u2", "u1"],
-        "paid_at": [utc("2025-10-02T03:00"), utc("2025-11-11T02:00"), utc("2025-11-12T05:00"), utc("2025-08-01T01:00")],
-        "gmv": [100.0, 300.0, 200.0, 50.0], "discount": [0.0] * 4, "channel": ["douyin", "douyin", "wecom", "douyin"],
-        "is_presale": [False] * 4, "status": ["paid", "paid", "refunded", "paid"],
+        "order_id": ["o1", "o2", "o3", "o0", "o-1"], "user_id": ["u1", "u1", "u2", "u1", "u4"],
+        "paid_at": [utc("2025-10-02T03:00"), utc("2025-11-11T02:00"), utc("2025-11-12T05:00"), utc("2025-08-01T01:00"),
+                    utc("2024-12-01T01:00")],
+        "gmv": [100.0, 300.0, 200.0, 50.0, 100.0], "discount": [0.0] * 5,
+        "channel": ["douyin", "douyin", "wecom", "douyin", "direct"],
+        "is_presale": [False] * 5, "status": ["paid", "paid", "refunded", "paid", "paid"],
     }).to_parquet(tmp_path / "orders.parquet")
     ov = quarter_overview("2025Q4", source=str(tmp_path), params=kit.params.load("2025Q4", params_dir=write_params(tmp_path / "p", "2025Q4")))
     assert ov.value("gmv") == 600.0 and ov.value("orders") == 3 and ov.value("aov") == 200.0
@@ -297,10 +306,17 @@ def test_hand_computed_tiny_shop(tmp_path):
     assert ov.value("conversion_rate") == pytest.approx(2 / 3) and ov.value("repurchase_rate") == 0.5
     assert ov.value("new_customers") == 1  # u2; u1's first order was in Q3
     assert ov.value("gmv", "previous_quarter") == 50.0 and ov.value("gmv", "qoq") == pytest.approx(11.0)
-    assert math.isnan(ov.value("gmv", "yoy"))  # nothing in 2024Q4: no base, no growth
-    shares = ov.channels.to_pandas().set_index("channel")["share"]
-    assert shares["douyin"] == pytest.approx(400 / 600) and shares["wecom"] == pytest.approx(200 / 600)
-    assert any("no earlier quarter" not in line for line in ov.findings)
+    assert ov.value("gmv", "yoy") == pytest.approx(5.0) and ov.value("new_customers", "year_ago") == 1
+    assert math.isnan(ov.value("conversion_rate", "year_ago"))  # no sessions in 2024Q4: no rate
+    assert math.isnan(ov.value("conversion_rate", "yoy"))       # and no growth against it
+    channels = ov.channels.to_pandas().set_index("channel")
+    assert channels.loc["douyin", "share"] == pytest.approx(400 / 600) and channels.loc["wecom", "share"] == pytest.approx(200 / 600)
+    assert channels.loc["direct", "share"] == 0 and channels.loc["direct", "share_change"] == pytest.approx(-1.0)
+    assert list(channels.index) == ["douyin", "wecom", "direct"]
+    text = "\n".join(ov.findings)
+    assert "**GMV** in 2025Q4 was **¥600.0**, +500.0% year on year" in text
+    assert "biggest loss: **直接访问 Direct / favourites** (-100.0 pp)" in text
+    assert "Peak day: **2025-11-11** with ¥300.0, 50.0% of the quarter's GMV" in text  # 02:00 UTC is 10:00 local
 
 
 def test_bad_input_is_named():
