@@ -217,6 +217,10 @@ def test_weekly_matches_pandas(tables, source):
     # Double 11 promotion: 20 Oct – 11 Nov 2025 covers the weeks of 20 Oct, 27 Oct, 3 Nov fully and 2 days of 10 Nov.
     promo = dict(zip(w.week, w.promo_days))
     assert [promo[pd.Timestamp(d)] for d in ["2025-10-13", "2025-10-20", "2025-11-03", "2025-11-10", "2025-11-17"]] == [0, 7, 7, 2, 0]
+    # promo_week: festival window 20 Oct – 11 Nov plus the 7-day buffer (to 18 Nov) touches the weeks of 20 Oct … 17 Nov.
+    flagged = dict(zip(w.week, w.promo_week))
+    assert [flagged[pd.Timestamp(d)] for d in ["2025-10-13", "2025-10-20", "2025-11-10", "2025-11-17", "2025-11-24"]] == \
+        [False, True, True, True, False]
 
 
 def test_weekly_gap_and_unpaid_spend_are_errors(tables, tmp_path):

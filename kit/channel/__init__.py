@@ -12,11 +12,12 @@
 """
 from kit.channel import plots
 from kit.channel.attribution import MODELS, AttributionResult, attribution
+from kit.channel.findings import findings
 from kit.channel.journeys import paths
 from kit.channel.reallocate import Reallocation, reallocate
 from kit.channel.response import SATURATIONS, ResponseModel, response_model
 from kit.channel.summary import ChannelSummary, summary
 from kit.channel.weekly import weekly
 
-__all__ = ["MODELS", "SATURATIONS", "AttributionResult", "ChannelSummary", "Reallocation", "ResponseModel", "attribution",
+__all__ = ["MODELS", "SATURATIONS", "AttributionResult", "ChannelSummary", "Reallocation", "ResponseModel", "attribution", "findings",
            "paths", "plots", "reallocate", "response_model", "summary", "weekly"]
