@@ -297,3 +297,11 @@ def test_kit_notebooks_reexecutes_in_place_and_keeps_a_failing_notebook(workspac
     assert outputs[0]["data"]["text/markdown"] == "beta for **2025Q4**"  # executed for the reference quarter
     assert beta.metadata.papermill["input_path"] == beta.metadata.papermill["output_path"] == "02_beta.ipynb"
     assert broken.read_bytes() == broken_before
+
+
+def test_relative_source_paths_are_made_absolute_for_the_notebooks(tmp_path, monkeypatch):
+    (tmp_path / "shop").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert runner._resolve_source("shop") == str(tmp_path / "shop")  # notebooks run in notebooks/, not here
+    assert runner._resolve_source("duckdb:///warehouse.duckdb") == "duckdb:///warehouse.duckdb"
+    assert runner._resolve_source(None) is None
