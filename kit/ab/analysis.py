@@ -103,7 +103,7 @@ class ABResult(Result):
             "interval": [f"[{pct(lo)}, {pct(hi)}]" for lo, hi in zip(f["rel_ci_low"], f["rel_ci_high"])],
             "p": f["pvalue"].map(lambda v: f"{v:.3g}"), "p adj.": f["pvalue_adj"].map(lambda v: f"{v:.3g}"),
             "P(beat)": f["prob_beat_control"].map(lambda v: f"{v:.1%}"),
-            "CUPED −var": f["variance_reduction"].map(lambda v: "–" if pd.isna(v) else f"{v:.0%}"),
+            "CUPED −var": f["variance_reduction"].map(lambda v: "–" if pd.isna(v) else f"{v:.1%}".replace("-0.0%", "0.0%")),
             "significant": f["significant"].map({True: "yes", False: ""}),
         })
 

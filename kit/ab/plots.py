@@ -56,3 +56,23 @@ def plot_srm(data: pd.DataFrame, x: str = "variant", observed: str = "share", ex
     ax.set_ylabel("share of users")
     ax.legend(loc="upper right", frameon=False)
     return ax
+
+
+def plot_forest_grid(data: pd.DataFrame, metrics: list[str] | None = None, metric: str = "metric", **kwargs):
+    """One forest panel per metric, side by side with shared arms; returns the array of Axes."""
+    if metric not in data.columns:
+        raise ValueError(f"plot_forest_grid: column {metric!r} not in data")
+    metrics = list(dict.fromkeys(data[metric])) if metrics is None else list(metrics)
+    if not metrics:
+        raise ValueError("plot_forest_grid: no metric to plot")
+    rows = data[data[metric] == metrics[0]]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics) + 1, max(2.5, 0.25 * len(rows) + 1)),
+                             sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], metrics):
+        plot_forest(data=data[data[metric] == name], ax=ax, **kwargs)
+        ax.set_title(name)
+        ax.set_xlabel("relative effect")
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    fig.tight_layout()
+    return axes[0]

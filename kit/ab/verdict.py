@@ -45,22 +45,28 @@ def _describe_row(row: pd.Series, alpha: float) -> str:
 
 
 def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SRMResult | None = None,
-            min_lift: float = 0.05) -> Verdict:
-    """Classify the experiment (see the module docstring) and explain it in words with its figures."""
+            min_lift: float = 0.05, guardrail_result: ABResult | None = None) -> Verdict:
+    """Classify the experiment (see the module docstring) and explain it in words with its figures.
+
+    Guardrail rows come from ``guardrail_result`` when the guardrails were analysed as their own
+    family, else from ``result``.
+    """
     frame = result.to_pandas()
     primary = primary or result.metrics[0]
     if primary not in set(frame["metric"]):
         raise ValueError(f"primary metric {primary!r} is not in the result (metrics: {', '.join(result.metrics)})")
-    missing = [g for g in guardrails if g not in set(frame["metric"])]
+    guard_frame = guardrail_result.to_pandas() if guardrail_result is not None else frame
+    missing = [g for g in guardrails if g not in set(guard_frame["metric"])]
     if missing:
-        raise ValueError(f"guardrail metric(s) {', '.join(map(repr, missing))} are not in the result (metrics: {', '.join(result.metrics)})")
+        raise ValueError(f"guardrail metric(s) {', '.join(map(repr, missing))} are not in the result "
+                         f"(metrics: {', '.join(dict.fromkeys(guard_frame['metric']))})")
     rows = frame[frame["metric"] == primary].set_index("variant")
     arms = len(rows)
     alpha = result.alpha
     detectable = rows["detectable_rel"].median()
     users = int(rows["n_treatment"].median())
     power_line = (f"With about {users:,} users per arm, lifts under {detectable:.1%} on {primary} were not reliably "
-                  f"detectable (80% power, {result.correction} over {len(frame)} comparisons).")
+                  f"detectable (80% power, {result.correction} over {len(rows)} arms).")
 
     if srm is not None and srm.mismatch:
         worst = srm.table.iloc[srm.table["deviation"].abs().argmax()]
@@ -75,7 +81,7 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
     breached: dict[str, list[str]] = {}
     for arm in significant_up:
         for g in guardrails:
-            row = frame[(frame["metric"] == g) & (frame["variant"] == arm)].iloc[0]
+            row = guard_frame[(guard_frame["metric"] == g) & (guard_frame["variant"] == arm)].iloc[0]
             if row.effect < 0 and row.pvalue < alpha:
                 breached.setdefault(arm, []).append(g)
     winners = [a for a in significant_up if a not in breached]
@@ -87,7 +93,8 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
         lines.append(f"**Winner{'s' if len(winners) > 1 else ''} on {primary}: {', '.join(ranked.index)}** "
                      f"(of {arms} arms against {result.control}, after {result.correction} correction).")
         for arm, row in ranked.iterrows():
-            guard = "; ".join(f"{g} {_pct(frame[(frame.metric == g) & (frame.variant == arm)].rel_effect.iloc[0])}" for g in guardrails)
+            guard = "; ".join(f"{g} {_pct(guard_frame[(guard_frame.metric == g) & (guard_frame.variant == arm)].rel_effect.iloc[0])}"
+                              for g in guardrails)
             lines.append(f"- {arm}: {primary} {_describe_row(row, alpha)}" + (f"; guardrails: {guard} (no significant harm)" if guard else ""))
         if breached:
             lines.append(f"Significant on {primary} but rejected for harming a guardrail: "

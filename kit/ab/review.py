@@ -1,0 +1,113 @@
+"""The quarter's experiment review, as the notebook shows it: SRM, effects, detectability, verdict.
+
+The primary metric and the guardrails are analysed as two families: the multiplicity correction
+runs over the primary metric's arms (the decision), while a guardrail counts as breached at the
+unadjusted level (see :mod:`kit.ab.verdict`), so adding guardrails never costs the primary
+metric power.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from kit.ab.analysis import ABResult, analyze
+from kit.ab.srm import SRMResult, srm
+from kit.ab.users import user_metrics
+from kit.ab.verdict import Verdict, verdict
+from kit.results import Result
+
+
+class Detectability(Result):
+    title = "What the test could detect"
+
+    def __init__(self, frame: pd.DataFrame, power: float):
+        self.frame = frame
+        self.power = power
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.frame.copy()
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"detectable_lift: the relative lift each arm had {self.power:.0%} power to detect at the family-wise "
+                f"level (median over arms); users_for_min_lift: users per arm that would detect min_lift "
+                f"(the size scales with 1/lift²)."]
+
+
+@dataclass
+class ExperimentReview:
+    experiment_id: str
+    users: object  # Ibis table, one row per exposed user (cached in the engine)
+    srm: SRMResult
+    primary: ABResult
+    guardrails: ABResult | None
+    verdict: Verdict
+    detectability: Detectability
+    start: object = None  # local date of the first exposure
+    end: object = None    # local date of the last exposure (the window's end)
+
+    def effects(self) -> pd.DataFrame:
+        """Primary and guardrail rows together (each family keeps its own adjusted p-values)."""
+        frames = [self.primary.to_pandas()] + ([self.guardrails.to_pandas()] if self.guardrails is not None else [])
+        return pd.concat(frames, ignore_index=True)
+
+
+def _detectability(results: list[ABResult], min_lift: float, power: float) -> Detectability:
+    rows = []
+    for result in results:
+        frame = result.to_pandas()
+        for metric, group in frame.groupby("metric", sort=False):
+            users = float(group["n_treatment"].median())
+            detectable = float(group["detectable_rel"].median())
+            rows.append({"metric": metric, "users_per_arm": int(users), "detectable_lift": detectable,
+                         "min_lift": min_lift, "users_for_min_lift": int(round(users * (detectable / min_lift) ** 2))})
+    return Detectability(pd.DataFrame(rows), power)
+
+
+def review(source, params, experiment_id: str, *, primary: str | None = None, guardrails: list[str] | None = None,
+           alpha: float | None = None, correction: str | None = None, sequential: bool | None = None) -> ExperimentReview:
+    """Review one experiment with the quarter's ``params.ab`` (arguments override them)."""
+    ab = params.ab
+    primary = primary or ab.primary_metric
+    guardrails = [g for g in (ab.guardrails if guardrails is None else guardrails) if g != primary]
+    alpha = ab.alpha if alpha is None else alpha
+    correction = correction or ab.correction
+    sequential = ab.sequential if sequential is None else sequential
+    options = dict(alpha=alpha, sequential=sequential, planned_users=ab.planned_users, prior_sd=ab.prior_sd, cuped=ab.cuped)
+
+    users = user_metrics(source, experiment_id, pre_window_days=ab.pre_window_days, gmv_basis=params.gmv_basis).cache()
+    split = srm(users, expected=ab.splits.get(experiment_id), threshold=ab.srm_threshold)
+    primary_result = analyze(users, [primary], correction=correction, **options)
+    guardrail_result = analyze(users, guardrails, correction=correction, **options) if guardrails else None
+    decision = verdict(primary_result, primary, guardrails, srm=split, min_lift=ab.min_lift, guardrail_result=guardrail_result)
+    results = [primary_result] + ([guardrail_result] if guardrail_result is not None else [])
+    window = users.aggregate(start=users.first_exposure_at.min(), end=users.first_exposure_at.max()).to_pyarrow().to_pylist()[0]
+    return ExperimentReview(experiment_id, users, split, primary_result, guardrail_result, decision,
+                            _detectability(results, ab.min_lift, 0.8), window["start"].date(), window["end"].date())
+
+
+def review_quarter(source, params, experiment_id: str | list[str] | None = None, **overrides) -> list[ExperimentReview]:
+    """Every experiment the quarter's params list (or the ones named), reviewed."""
+    if experiment_id is None:
+        ids = list(params.ab.experiments)
+    elif isinstance(experiment_id, str):
+        ids = [experiment_id]
+    else:
+        ids = list(experiment_id)
+    return [review(source, params, e, **overrides) for e in ids]
+
+
+def summary_markdown(reviews: list[ExperimentReview], quarter: str) -> str:
+    """One line per experiment: window, arms, users and the verdict's status (or why there is none)."""
+    if not reviews:
+        return (f"No detail-page experiment is listed for {quarter} (`ab.experiments` in `params/{quarter}.yaml`), "
+                f"so there is nothing to review this quarter.")
+    lines = [f"{len(reviews)} experiment{'s' if len(reviews) > 1 else ''} reviewed for {quarter}:", ""]
+    for r in reviews:
+        arms = len(r.srm.table)
+        users = int(r.srm.table["users"].sum())
+        lines.append(f"- **{r.experiment_id}** ({r.start} to {r.end}): {arms} arms, {users:,} exposed users, "
+                     f"primary metric {r.verdict.primary} — **{r.verdict.status}**"
+                     + (f" ({', '.join(r.verdict.winners)})" if r.verdict.winners else "") + ".")
+    return "\n".join(lines)
