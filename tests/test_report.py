@@ -305,3 +305,12 @@ def test_relative_source_paths_are_made_absolute_for_the_notebooks(tmp_path, mon
     assert runner._resolve_source("shop") == str(tmp_path / "shop")  # notebooks run in notebooks/, not here
     assert runner._resolve_source("duckdb:///warehouse.duckdb") == "duckdb:///warehouse.duckdb"
     assert runner._resolve_source(None) is None
+
+
+def test_longest_notebooks_start_first(tmp_path):
+    folder = tmp_path / "2025Q4"
+    folder.mkdir()
+    (folder / MANIFEST).write_text(json.dumps({"ok": True, "entries": [
+        {"name": "00_a", "seconds": 3.0}, {"name": "01_b", "seconds": 40.0}, {"name": "02_c", "seconds": 9.0}]}))
+    tasks = [runner.Task("2025Q4", Path(f"{name}.ipynb"), tmp_path, {}, tmp_path) for name in ("00_a", "01_b", "02_c", "03_new")]
+    assert [t.name for t in runner.longest_first(tasks, tmp_path)] == ["03_new", "01_b", "02_c", "00_a"]

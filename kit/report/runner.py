@@ -383,11 +383,10 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     try:
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
                       kernel_name=kernel_name, timeout=timeout) for label in labels for nb in notebooks]
-
-        outcomes = run_tasks(tasks, jobs=jobs, progress=progress)
+        outcomes = run_tasks(longest_first(tasks, out_root), jobs=jobs, progress=progress)
         reports = []
         for label in labels:
-            entries = [o for o in outcomes if o.quarter == label]
+            entries = sorted((o for o in outcomes if o.quarter == label), key=lambda o: o.name)
             # The overview notebook already computed the tiles; compute them here only without it.
             shown = next((o.tiles_html for o in entries if o.ok and o.tiles_html), None)
             tiles_html, tiles_error = (shown, None) if shown else _overview_tiles(label, source)
@@ -407,6 +406,20 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
         for folder in staging.values():
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def longest_first(tasks: list[Task], out_root: Path) -> list[Task]:
+    """Order tasks by their duration in the previous report (unknown ones first), longest first.
+
+    With a few notebooks on a few cores, starting the long ones first shortens the whole run
+    (a long notebook started last would leave the other cores idle at the end).
+    """
+    previous: dict[tuple[str, str], float] = {}
+    for label in {t.quarter for t in tasks}:
+        for entry in (read_manifest(out_root / label) or {}).get("entries", []):
+            if not entry.get("carried_over"):
+                previous[(label, entry["name"])] = float(entry.get("seconds") or 0.0)
+    return sorted(tasks, key=lambda t: -previous.get((t.quarter, t.name), float("inf")))
 
 
 def _staging_folder(out_root: Path, label: str) -> Path:
