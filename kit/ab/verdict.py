@@ -66,7 +66,7 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
     detectable = rows["detectable_rel"].median()
     users = int(rows["n_treatment"].median())
     power_line = (f"With about {users:,} users per arm, lifts under {detectable:.1%} on {primary} were not reliably "
-                  f"detectable (80% power, {result.correction} over {len(rows)} arms).")
+                  f"detectable (80% power, {result.correction} over {len(rows)} arm{'s' if len(rows) != 1 else ''}).")
 
     if srm is not None and srm.mismatch:
         worst = srm.table.iloc[srm.table["deviation"].abs().argmax()]
@@ -91,7 +91,7 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
         ranked = rows.loc[winners].sort_values("rel_effect", ascending=False)
         status = "winner"
         lines.append(f"**Winner{'s' if len(winners) > 1 else ''} on {primary}: {', '.join(ranked.index)}** "
-                     f"(of {arms} arms against {result.control}, after {result.correction} correction).")
+                     f"(of {arms} arm{'s' if arms != 1 else ''} against {result.control}, after {result.correction} correction).")
         for arm, row in ranked.iterrows():
             guard = "; ".join(f"{g} {_pct(guard_frame[(guard_frame.metric == g) & (guard_frame.variant == arm)].rel_effect.iloc[0])}"
                               for g in guardrails)

@@ -1,0 +1,170 @@
+"""kit.ab on data: per-user metrics built in the engine (window edges checked by hand on a tiny
+source) and the sample's planted arms recovered (truth.json)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+import kit
+from kit import ab, config
+from kit.ab import stats as abstats
+
+# ---------------------------------------------------------------------------------------------
+# user_metrics on a hand-made source
+
+LOCAL = "Asia/Shanghai"
+
+
+def _utc(local: str) -> pd.Timestamp:
+    return pd.Timestamp(local, tz=LOCAL).tz_convert("UTC")
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ab_tiny")
+    # exposures stored as naive local time; events and orders as aware UTC instants
+    pd.DataFrame({
+        "experiment_id": ["e1", "e1", "e1", "other"], "user_id": ["u1", "u2", "u3", "u1"],
+        "variant": ["control", "t", "control", "x"],
+        "first_exposure_at": pd.to_datetime(["2025-10-06 10:00", "2025-10-07 09:00", "2025-10-08 12:00", "2025-01-01 00:00"]),
+    }).to_parquet(folder / "experiments.parquet", index=False)
+    events = [
+        ("u1", "2025-10-06 09:59", "pdp_view"),   # pre (just before exposure)
+        ("u1", "2025-10-06 10:00", "pdp_view"),   # post: exposure instant included
+        ("u1", "2025-10-06 10:05", "add_to_cart"),
+        ("u1", "2025-10-06 10:06", "pdp_scroll"),  # not a measure
+        ("u1", "2025-09-22 10:00", "pdp_view"),   # pre: exactly 14 days before, included
+        ("u1", "2025-09-22 09:59", "pdp_view"),   # before the pre window
+        ("u1", "2025-10-08 23:59", "pdp_view"),   # post: last local day of the window
+        ("u1", "2025-10-09 00:00", "pdp_view"),   # after the window
+        ("u2", "2025-10-07 08:00", "add_to_cart"),  # pre
+        ("u9", "2025-10-07 10:00", "pdp_view"),   # not exposed
+    ]
+    pd.DataFrame({
+        "user_id": [e[0] for e in events], "session_id": [f"s{i}" for i in range(len(events))],
+        "ts": [_utc(e[1]) for e in events], "event": [e[2] for e in events],
+    }).to_parquet(folder / "events.parquet", index=False)
+    pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4"], "user_id": ["u1", "u2", "u3", "u3"],
+        "paid_at": [_utc("2025-10-07 12:00"), _utc("2025-10-07 09:30"), _utc("2025-10-01 12:00"), _utc("2025-10-09 00:30")],
+        "gmv": [100.0, 50.0, 30.0, 999.0], "discount": [0.0, 0.0, 0.0, 0.0], "channel": ["direct"] * 4,
+        "is_presale": [False] * 4, "status": ["paid", "refunded", "paid", "paid"],
+    }).to_parquet(folder / "orders.parquet", index=False)
+    return kit.connect(folder)
+
+
+def test_user_metrics_counts_each_window_edge(tiny_source):
+    table = ab.user_metrics(tiny_source, "e1")
+    got = table.to_pyarrow().to_pandas().set_index("user_id").sort_index()
+    expected = pd.DataFrame({
+        "variant": ["control", "t", "control"],
+        "pdp_views": [2, 0, 0], "add_to_carts": [1, 0, 0], "orders": [1, 1, 0], "revenue": [100.0, 50.0, 0.0],
+        "converted": [1, 1, 0], "pre_pdp_views": [2, 0, 0], "pre_add_to_carts": [0, 1, 0], "pre_orders": [0, 0, 1],
+        "pre_revenue": [0.0, 0.0, 30.0], "pre_converted": [0, 0, 1],
+    }, index=pd.Index(["u1", "u2", "u3"], name="user_id"))
+    pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False)
+    assert got.loc["u1", "first_exposure_at"] == pd.Timestamp("2025-10-06 10:00")
+
+
+def test_user_metrics_options(tiny_source):
+    net = ab.user_metrics(tiny_source, "e1", gmv_basis="net_of_refunds").to_pyarrow().to_pandas().set_index("user_id")
+    assert net.loc["u2", "orders"] == 0 and net.loc["u2", "revenue"] == 0.0
+    short = ab.user_metrics(tiny_source, "e1", pre_window_days=1).to_pyarrow().to_pandas().set_index("user_id")
+    assert short.loc["u1", "pre_pdp_views"] == 1 and short.loc["u3", "pre_orders"] == 0
+    later = ab.user_metrics(tiny_source, "e1", end="2025-10-09").to_pyarrow().to_pandas().set_index("user_id")
+    assert later.loc["u1", "pdp_views"] == 3 and later.loc["u3", "orders"] == 1
+
+
+def test_user_metrics_bad_input(tiny_source):
+    with pytest.raises(ValueError, match=r"table 'experiments' has no rows for experiment_id='nope'; experiments present: 'e1', 'other'"):
+        ab.user_metrics(tiny_source, "nope")
+    with pytest.raises(ValueError, match="pre_window_days must be a whole number"):
+        ab.user_metrics(tiny_source, "e1", pre_window_days=0)
+    with pytest.raises(ValueError, match="gmv_basis must be"):
+        ab.user_metrics(tiny_source, "e1", gmv_basis="net")
+
+
+# ---------------------------------------------------------------------------------------------
+# the sample's planted truths
+
+TRUTH = config.SAMPLE_DIR / "truth.json"
+needs_sample = pytest.mark.skipif(not TRUTH.exists(), reason="sample data not generated (kit synth)")
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return json.loads(TRUTH.read_text())["experiments"]
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return kit.connect(params=kit.params.load("2025Q4"))
+
+
+@pytest.fixture(scope="module")
+def selling_points(sample):
+    return kit.ab.review(sample, kit.params.load("2025Q4"), "pdp_selling_points")
+
+
+def _planted(truth, experiment, metric):
+    return {arm: lift for arm, lift in truth[experiment]["true_lift"][metric].items() if lift}
+
+
+@needs_sample
+def test_the_planted_winners_are_found_and_null_arms_are_not_called(selling_points, truth):
+    t = truth["pdp_selling_points"]
+    assert not selling_points.srm.mismatch and not t["srm"]
+    assert selling_points.verdict.status == "winner"
+    assert sorted(selling_points.verdict.winners) == sorted(t["winners"])
+    effects = selling_points.effects()
+    null_arms = [a for a in t["arms"] if not any(t["true_lift"][m].get(a) for m in t["true_lift"])]
+    called = effects[effects.variant.isin(null_arms) & effects.significant]
+    assert called.empty, called[["metric", "variant", "pvalue_adj"]]
+
+
+@needs_sample
+def test_planted_ctr_lifts_lie_in_their_intervals(selling_points, truth):
+    frame = selling_points.primary.to_pandas().set_index("variant")
+    for arm, lift in _planted(truth, "pdp_selling_points", "ctr").items():
+        row = frame.loc[arm]
+        assert row.rel_ci_low <= lift <= row.rel_ci_high, (arm, lift, row.rel_ci_low, row.rel_ci_high)
+
+
+@needs_sample
+def test_user_metrics_reproduce_the_planted_baselines(selling_points, truth):
+    """Pooled over the arms with no planted effect, each metric is the generator's baseline within 4 se."""
+    t = truth["pdp_selling_points"]
+    planted = {a for m in t["true_lift"].values() for a, lift in m.items() if lift}
+    users = selling_points.users
+    pooled = users.filter(~users.variant.isin(sorted(planted))).mutate(variant=ibis.literal("pooled"))
+    metrics = ab.standard_metrics(cuped=False)
+    for name in ("ctr", "conversion", "revenue_per_user"):
+        metric = metrics[name]
+        _, moments = ab.arm_moments(pooled, [metric])
+        est = abstats.arm_estimate(metric, moments)
+        estimate, se = float(est["estimate"][0]), float(np.sqrt(est["var"][0]))
+        assert abs(estimate - t["baseline"][name]) < 4 * se, (name, estimate, t["baseline"][name], se)
+
+
+@needs_sample
+def test_a_broken_split_makes_the_test_invalid(sample, truth):
+    assert truth["pdp_first_screen_offer"]["srm"]
+    r = kit.ab.review(sample, kit.params.load("2025Q2"), "pdp_first_screen_offer")
+    assert r.srm.mismatch and r.verdict.status == "invalid" and r.verdict.winners == []
+    worst = r.srm.table.set_index("variant").deviation.idxmin()
+    assert worst in truth["pdp_first_screen_offer"]["lost_share"]
+
+
+@needs_sample
+def test_the_two_arm_experiment_recovers_its_lift(sample, truth):
+    r = kit.ab.review(sample, kit.params.load("2025Q3"), "pdp_hero_video")
+    lift = truth["pdp_hero_video"]["true_lift"]["ctr"]["video"]
+    row = r.primary.to_pandas().iloc[0]
+    assert row.rel_ci_low <= lift <= row.rel_ci_high
+    assert r.verdict.status == "winner" and r.verdict.winners == ["video"]
+    assert not r.srm.mismatch
