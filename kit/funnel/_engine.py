@@ -57,22 +57,28 @@ def _tag(events: ir.Table, spec: ChainSpec) -> ir.Table:
         raise ValueError(f"breakdown column name(s) {internal} clash with the funnel's own columns; rename them")
 
     matches = [s.matches(events) for s in spec.steps]
-    step = ibis.cases(*[(m, i) for i, m in enumerate(matches)], else_=ibis.null("int8")).cast("int8")
-    keep = step.notnull()
+    if spec.check:
+        _check(events, spec, matches)
+    # Cheap filters first (a plain IN list and the time range reach the scan); the step index is
+    # then computed on the rows that are left.
+    named = [s.event for s in spec.steps if s.event is not None]
+    if len(named) == len(spec.steps):
+        events = events.filter(events.event.isin(named))
     if spec.bounds is not None:
         lower, upper = spec.bounds
         # Starts lie in the period; later steps may finish after it, within the window.
-        keep &= (events.ts >= lower) & (events.ts < upper + spec.window.to_pytimedelta())
+        events = events.filter((events.ts >= lower) & (events.ts < upper + spec.window.to_pytimedelta()))
+    matches = [s.matches(events) for s in spec.steps]
+    step = ibis.cases(*[(m, i) for i, m in enumerate(matches)], else_=ibis.null("int8")).cast("int8")
     columns = {UNIT: events[spec.unit], TS: events.ts, STEP: step}
     columns.update({c: events[c] for c in spec.by})
     if spec.hold:
         columns[HOLD] = events[spec.hold].cast("string")
-    if spec.check:
-        _check(events, spec, matches, keep)
-    return events.filter(keep).select(**columns)
+    tagged = events.select(**columns)
+    return tagged.filter(tagged[STEP].notnull())
 
 
-def _check(events: ir.Table, spec: ChainSpec, matches: list, keep) -> None:
+def _check(events: ir.Table, spec: ChainSpec, matches: list) -> None:
     """One aggregate over the step events: empty times or units, and events matching several steps."""
     custom = any(s.rule is not None for s in spec.steps)
     hits = sum(m.fill_null(False).cast("int8") for m in matches)
@@ -122,16 +128,75 @@ def _hold_partitions(tagged: ir.Table) -> tuple[ir.Table, ir.Table]:
     return parts, placed.union(spread)
 
 
-def _extend(chain: ir.Table, step_events: ir.Table, j: int, window: ir.IntervalScalar, keys: list[str]) -> ir.Table:
-    """Add ``t{j}``: the earliest step-j event at or after ``t{j-1}``, if within the window of ``t0``."""
+def _next_level(level: ir.Table, step_events: ir.Table, j: int, window: ir.IntervalScalar, keys: list[str]) -> ir.Table:
+    """The chains of ``level`` that reach step ``j``, with ``t{j}``: the earliest step-j event at or
+    after ``t{j-1}``, kept only if it lies within the window of ``t0``. Chains that stop are dropped
+    here (they stay in the lower levels), so each join only carries the chains still alive."""
     right = step_events.filter(step_events[STEP] == j).select(
         **{f"__r{k}": step_events[k] for k in keys}, __rts=step_events[TS]).view()
-    chain = chain.view()  # a fresh relation, so Ibis does not fold this join into the previous one
-    previous = chain[time_column(j - 1)]
-    joined = chain.asof_join(right, on=previous <= right.__rts,
-                             predicates=[chain[k] == right[f"__r{k}"] for k in keys])
-    reached = joined.__rts <= joined[time_column(0)] + window
-    return joined.select(*chain.columns, **{time_column(j): ibis.ifelse(reached, joined.__rts, ibis.null("timestamp"))})
+    level = level.view()  # a fresh relation, so Ibis does not fold this join into the previous one
+    joined = level.asof_join(right, on=level[time_column(j - 1)] <= right.__rts,
+                             predicates=[level[k] == right[f"__r{k}"] for k in keys])
+    reached = joined.filter(joined.__rts <= joined[time_column(0)] + window)
+    return reached.select(*level.columns, **{time_column(j): reached.__rts})
+
+
+@dataclass
+class Levels:
+    """``tables[j]``: the (start, chain) rows that reach step j (0-based), with times ``t0..t{j}``.
+
+    Every level is a subset of the one below, so a start's depth is the number of levels it is in.
+    ``start_id`` is set when starts must be told apart (hold partitions, totals with times).
+    """
+
+    tables: list
+    by: list
+    keys: list
+    start_id: bool
+
+
+def levels(events: ir.Table, spec: ChainSpec, start_ids: bool = False) -> Levels:
+    if spec.attempt not in ATTEMPTS:
+        raise ValueError(f"attempt must be one of {', '.join(ATTEMPTS)}, got {spec.attempt!r}")
+    tagged = _tag(events, spec)
+    window = interval_literal(spec.window)
+    by = list(spec.by)
+    starts = tagged.filter(tagged[STEP] == 0)
+    if spec.bounds is not None:
+        lower, upper = spec.bounds
+        starts = starts.filter((starts[TS] >= lower) & (starts[TS] < upper))
+    start_ids = start_ids or bool(spec.hold)
+    if start_ids:
+        # Starts sharing every ordering key are identical rows, so how the engine numbers them
+        # among themselves cannot change any result.
+        order = [UNIT, TS, *by, *([HOLD] if spec.hold else [])]
+        starts = starts.mutate(**{START_ID: ibis.row_number().over(order_by=order)})
+    ids = [START_ID] if start_ids else []
+    if spec.hold:
+        parts, step_events = _hold_partitions(tagged)
+        own = starts.filter(starts[HOLD].notnull()).mutate(**{PART: starts[HOLD]})
+        spread = starts.filter(starts[HOLD].isnull()).inner_join(parts, UNIT)
+        first = own.select(*ids, UNIT, PART, *by, **{time_column(0): own[TS]}).union(
+            spread.select(*ids, UNIT, PART, *by, **{time_column(0): spread[TS]}))
+        keys = [UNIT, PART]
+    else:
+        first = starts.select(*ids, UNIT, *by, **{time_column(0): starts[TS]})
+        keys, step_events = [UNIT], tagged
+    tables = [first]
+    for j in range(1, len(spec.steps)):
+        tables.append(_next_level(tables[-1], step_events, j, window, keys))
+    return Levels(tables, by, keys, start_ids)
+
+
+def _stacked(lv: Levels, k: int) -> ir.Table:
+    """All levels in one table, padded with empty times: a start appears once per step it reached."""
+    parts = []
+    kind = lv.tables[0][time_column(0)].type()
+    for j, table in enumerate(lv.tables):
+        times = {time_column(i): (table[time_column(i)] if i <= j else ibis.null(kind)) for i in range(k)}
+        parts.append(table.select(*([START_ID] if lv.start_id else []), *lv.keys, *lv.by, **times,
+                                  depth=ibis.literal(j + 1, "int8")))
+    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
 
 
 def chains(events: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
@@ -139,51 +204,53 @@ def chains(events: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
 
     ``times=False`` lets ``best`` without a breakdown keep only each unit's depth (no step times).
     """
-    if spec.attempt not in ATTEMPTS:
-        raise ValueError(f"attempt must be one of {', '.join(ATTEMPTS)}, got {spec.attempt!r}")
-    tagged = _tag(events, spec)
     k = len(spec.steps)
-    window = interval_literal(spec.window)
-    by = list(spec.by)
-
-    starts = tagged.filter(tagged[STEP] == 0)
-    if spec.bounds is not None:
-        lower, upper = spec.bounds
-        starts = starts.filter((starts[TS] >= lower) & (starts[TS] < upper))
-
-    if spec.hold:
-        parts, placed = _hold_partitions(tagged)
-        # Each start gets an id so its partitions can be folded back into one chain afterwards; the
-        # numbering itself is arbitrary (rows sharing every ordering key are interchangeable).
-        starts = starts.mutate(**{START_ID: ibis.row_number().over(order_by=[UNIT, TS, *by, HOLD])})
-        own = starts.filter(starts[HOLD].notnull()).mutate(**{PART: starts[HOLD]})
-        spread = starts.filter(starts[HOLD].isnull()).inner_join(parts, UNIT)
-        chain = own.select(START_ID, UNIT, PART, *by, **{time_column(0): own[TS]}).union(
-            spread.select(START_ID, UNIT, PART, *by, **{time_column(0): spread[TS]}))
-        keys, step_events = [UNIT, PART], placed
-    else:
-        chain = starts.select(UNIT, *by, **{time_column(0): starts[TS]})
-        keys, step_events = [UNIT], tagged
-
-    for j in range(1, k):
-        chain = _extend(chain, step_events, j, window, keys)
-    depth = 1 + sum(chain[time_column(j)].notnull().cast("int8") for j in range(1, k)) if k > 1 else ibis.literal(1)
-    chain = chain.mutate(depth=depth.cast("int8"))
+    lv = levels(events, spec, start_ids=spec.attempt == "totals")
+    chain = _stacked(lv, k)
     later = [time_column(j) for j in range(1, k)]
-
-    if spec.hold:
-        # A start's chain is its deepest over the partitions it fits (earliest step times on ties).
+    if lv.start_id:
+        # Each start's deepest chain (over its hold partitions, if any); earliest step times on ties.
         rank = ibis.row_number().over(group_by=START_ID, order_by=[ibis.desc("depth"), *later])
-        chain = chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank", START_ID, PART)
-
+        chain = chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank", START_ID)
+        if spec.hold:
+            chain = chain.drop(PART)
     if spec.attempt == "totals":
         return chain
-    if spec.attempt == "best" and not by and not times:
+    if spec.attempt == "best" and not lv.by and not times:
         return chain.group_by(UNIT).aggregate(depth=chain.depth.max())
     t0 = time_column(0)
     if spec.attempt == "best":
-        order = [ibis.desc("depth"), t0, *by, *later]
+        order = [ibis.desc("depth"), t0, *lv.by, *later]
     else:  # first: the unit's earliest start in the period
-        order = [t0, ibis.desc("depth"), *by, *later]
+        order = [t0, ibis.desc("depth"), *lv.by, *later]
     rank = ibis.row_number().over(group_by=UNIT, order_by=order)
     return chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank")
+
+
+def reached_counts(events: ir.Table, spec: ChainSpec) -> pd.DataFrame:
+    """Per segment: ``reached_j`` = counted units (or starts) that reached step j. Small, in pandas."""
+    k = len(spec.steps)
+    by = list(spec.by)
+    if not spec.hold and (spec.attempt == "totals" or (spec.attempt == "best" and not by)):
+        # Fast paths straight from the levels: every start of level j reached step j, and a unit's
+        # best chain reaches step j exactly when one of its starts does.
+        lv = levels(events, spec)
+        parts = []
+        for j, table in enumerate(lv.tables):
+            n = table.count() if spec.attempt == "totals" else table[UNIT].nunique()
+            agg = table.group_by(by).aggregate(n=n) if by else table.aggregate(n=n)
+            parts.append(agg.mutate(level=ibis.literal(j, "int8")))
+        long = ibis.union(*parts, distinct=False).to_pandas()
+        if by:
+            wide = long.groupby([*by, "level"], dropna=False)["n"].sum().unstack("level", fill_value=0).reset_index()
+        else:
+            wide = long.groupby("level")["n"].sum().to_frame().T.reset_index(drop=True)
+        wide.columns.name = None
+        wide = wide.rename(columns={j: f"reached_{j}" for j in range(k)})
+        for j in range(k):
+            if f"reached_{j}" not in wide.columns:
+                wide[f"reached_{j}"] = 0
+        return wide[[*by, *[f"reached_{j}" for j in range(k)]]]
+    chain = chains(events, spec, times=False)
+    reached = {f"reached_{j}": (chain.depth > j).cast("int64").sum() for j in range(k)}
+    return (chain.group_by(by).aggregate(**reached) if by else chain.aggregate(**reached)).to_pandas()

@@ -172,14 +172,8 @@ def funnel(events, steps, window="1D", attempt: str = "best", by=None, hold: str
     spec = _spec(steps, window, attempt, by, hold, unit, quarter, check)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha!r}")
-    chain = _engine.chains(as_table(events), spec, times=False)
-    k = len(spec.steps)
-    reached = {f"reached_{j}": (chain.depth > j).cast("int64").sum() for j in range(k)}
-    if spec.by:
-        counts = chain.group_by(list(spec.by)).aggregate(**reached).to_pandas()
-    else:
-        counts = chain.aggregate(**reached).to_pandas()
-    for j in range(k):
+    counts = _engine.reached_counts(as_table(events), spec)
+    for j in range(len(spec.steps)):
         counts[f"reached_{j}"] = counts[f"reached_{j}"].fillna(0).astype("int64")
     counts = _segment_order(counts, list(spec.by))
     return FunnelResult(counts, spec, quarter, alpha)
