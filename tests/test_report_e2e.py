@@ -11,13 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from kit import config
 from kit.overview import format_yuan
 from kit.report.runner import discover
-from tests.test_overview import reference_kpis
+from tests.test_overview import reference_kpis, sample_table
 from tests.test_report import external_references
 
 pytestmark = pytest.mark.slow
@@ -58,10 +57,8 @@ def test_kit_report_builds_every_page(quarter_report):
 
 def test_index_tiles_show_the_sample_kpis(quarter_report):
     _, folder = quarter_report
-    raw = {
-        "orders": pd.read_parquet(config.SAMPLE_DIR / "orders.parquet", columns=["user_id", "paid_at", "gmv", "status"]),
-        "sessions": pd.read_parquet(config.SAMPLE_DIR / "sessions.parquet", columns=["user_id", "started_at"]),
-    }
+    raw = {"orders": sample_table("orders", ["user_id", "paid_at", "gmv", "status"]),
+           "sessions": sample_table("sessions", ["user_id", "started_at"])}
     import kit
 
     expected = reference_kpis(raw, "2025Q4", basis=kit.params.load("2025Q4").gmv_basis)
