@@ -95,7 +95,7 @@ def build(n_days: int, scale: float) -> Demand:
                     for t in event:
                         member_extra.append((p, int(t), int(k), (spec.lift - 1.0) * base[t] * share[k]))
                 continue
-            count_mult[np.ix_(event, promoted)] = spec.lift * (1.0 - spec.presale_share)
+            count_mult[np.ix_(event, promoted)] = spec.lift
             value_mult[np.ix_(event, promoted)] = spec.value_uplift
             if len(cannibalised):
                 count_mult[np.ix_(event, cannibalised)] = spec.cannibal
@@ -104,7 +104,9 @@ def build(n_days: int, scale: float) -> Demand:
                 count_mult[np.ix_(pre_days, promoted)] = spec.waiting_dip
                 weights = base[pre_days] / base[pre_days].sum()
                 for k in promoted:
-                    total = spec.presale_share * spec.lift * base[event].sum() * share[k]
+                    # presale_share of the event's promoted baseline orders are booked in presale (on top
+                    # of the regular event-day orders) and paid at the event start.
+                    total = spec.presale_share / (1.0 - spec.presale_share) * spec.lift * base[event].sum() * share[k]
                     for t, w in zip(pre_days, weights):
                         presale.append((p, int(t), int(k), total * w))
             for j in range(1, spec.post_days + 1):

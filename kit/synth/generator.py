@@ -24,7 +24,7 @@ import pyarrow as pa
 from kit.synth import demand as demand_mod
 from kit.synth import media as media_mod
 from kit.synth import plan
-from kit.synth.io import ParquetOut, id_array
+from kit.synth.io import UTC_MS, ParquetOut, id_array
 
 SLOT_HOURS = 3
 N_SLOTS = 8
@@ -67,9 +67,9 @@ class Calendar:
         epoch = (plan.START - dt.date(1970, 1, 1)).days * 86400
         return cls(dates, n, year, month, quarter, peak, epoch)
 
-    def utc_us(self, local_seconds: np.ndarray) -> np.ndarray:
-        """Local seconds since START → UTC microseconds since the epoch (int64)."""
-        return np.round((local_seconds + self.epoch_local_s - plan.UTC_OFFSET_HOURS * 3600) * 1e6).astype(np.int64)
+    def utc_ms(self, local_seconds: np.ndarray) -> np.ndarray:
+        """Local seconds since START → UTC milliseconds since the epoch (int64)."""
+        return np.round((local_seconds + self.epoch_local_s - plan.UTC_OFFSET_HOURS * 3600) * 1e3).astype(np.int64)
 
 
 @dataclass
@@ -406,12 +406,12 @@ class Run:
         ids = self.session_offset + np.arange(n) + 1
         self.session_offset += n
         s["id"] = ids
-        utc_start = cal.utc_us(s["start"])
+        utc_start = cal.utc_ms(s["start"])
         is_paid = s["channel"] < len(plan.PAID)
         self.out.part("sessions", pa.table({
             "session_id": id_array("s", ids, self.session_width),
             "user_id": id_array("u", s["user"] + 1, self.user_width),
-            "started_at": pa.array(utc_start, pa.timestamp("us", tz="UTC")),
+            "started_at": pa.array(utc_start, UTC_MS),
             "channel": _dict(plan.CHANNELS, s["channel"]),
             "is_paid": pa.array(is_paid),
             "device": _dict(plan.DEVICES, s["device"]),
@@ -554,7 +554,7 @@ class Run:
         self.out.part("events", pa.table({
             "user_id": id_array("u", s["user"][sess] + 1, self.user_width),
             "session_id": id_array("s", s["id"][sess], self.session_width),
-            "ts": pa.array(self.cal.utc_us(t_abs), pa.timestamp("us", tz="UTC")),
+            "ts": pa.array(self.cal.utc_ms(t_abs), UTC_MS),
             "event": _dict(EVENT_NAMES, code),
             "sku_id": pa.array(sku_ids.to_numpy(zero_copy_only=False), pa.string(), mask=ev_sku < 0),
             "screen": pa.array(screen.astype(np.int16), pa.int16(), mask=screen == 0),
@@ -590,7 +590,7 @@ class Run:
         order = np.lexsort((channel, t, user))
         self.out.part("touchpoints", pa.table({
             "user_id": id_array("u", user[order] + 1, self.user_width),
-            "ts": pa.array(self.cal.utc_us(t[order]), pa.timestamp("us", tz="UTC")),
+            "ts": pa.array(self.cal.utc_ms(t[order]), UTC_MS),
             "channel": _dict(plan.CHANNELS, channel[order]),
         }))
         self.counts["touchpoints"] += int(user.size)
@@ -637,7 +637,7 @@ def _orders(run: Run) -> dict:
         "order_id": id_array("o", o["id"], max(7, len(str(n)))),
         "user_id": id_array("u", o["user"] + 1, run.user_width),
         "session_id": id_array("s", o["session"], run.session_width),
-        "paid_at": pa.array(run.cal.utc_us(o["paid_s"]), pa.timestamp("us", tz="UTC")),
+        "paid_at": pa.array(run.cal.utc_ms(o["paid_s"]), UTC_MS),
         "gmv": pa.array(o["gmv"]),
         "discount": pa.array(o["discount"]),
         "channel": _dict(plan.CHANNELS, o["channel"]),
@@ -680,7 +680,7 @@ def _small_tables(run: Run) -> dict:
     tiers = pa.array([plan.MEMBER_TIERS[t] if t >= 0 else None for t in users.tier], pa.string())
     run.out.table("users", pa.table({
         "user_id": id_array("u", np.arange(users.n) + 1, run.user_width),
-        "signup_at": pa.array(cal.utc_us(np.round(users.signup_s, 3)), pa.timestamp("us", tz="UTC")),
+        "signup_at": pa.array(cal.utc_ms(np.round(users.signup_s, 3)), UTC_MS),
         "member_tier": tiers,
         "acquisition_channel": _dict(plan.CHANNELS, acquisition),
     }))
@@ -719,7 +719,7 @@ def _small_tables(run: Run) -> dict:
         "experiment_id": pa.array(exp_rows["experiment_id"], pa.string()),
         "user_id": id_array("u", np.concatenate(exp_rows["user"]) + 1, run.user_width),
         "variant": _dict(tuple(variant_names), arm_code),
-        "first_exposure_at": pa.array(cal.utc_us(np.round(np.concatenate(exp_rows["first"]), 3)), pa.timestamp("us", tz="UTC")),
+        "first_exposure_at": pa.array(cal.utc_ms(np.round(np.concatenate(exp_rows["first"]), 3)), UTC_MS),
     }))
 
     # Promotions.
@@ -745,11 +745,11 @@ def generate(out: Path, seed: int = plan.DEFAULT_SEED, scale: float = 1.0, progr
 
     from kit.synth import truth as truth_mod
 
-    out = Path(out)
-    if out.exists():
-        for name in ("sessions", "events", "touchpoints"):
-            shutil.rmtree(out / name, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out)
+    # Build in a sibling folder and swap at the end, so readers never see half-written files.
+    out = final.parent / f".{final.name}.partial"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     writer = ParquetOut(out)
     run = Run(seed, scale, writer)
     months = range(24)
@@ -771,4 +771,18 @@ def generate(out: Path, seed: int = plan.DEFAULT_SEED, scale: float = 1.0, progr
     if bar:
         bar.update(1)
         bar.close()
+    _swap_into(out, final)
     return truth
+
+
+def _swap_into(built: Path, final: Path) -> None:
+    """Replace the generated entries of ``final`` by those of ``built`` (other files are kept)."""
+    import shutil
+
+    final.mkdir(parents=True, exist_ok=True)
+    for name in ("sessions", "events", "touchpoints"):
+        if (final / name).exists():
+            shutil.rmtree(final / name)
+    for entry in sorted(built.iterdir()):
+        entry.replace(final / entry.name)
+    built.rmdir()

@@ -54,6 +54,19 @@ def _flight_pattern(rng: np.random.Generator, weeks: int) -> np.ndarray:
     return levels
 
 
+def _stretch(pattern: np.ndarray) -> np.ndarray:
+    """Mean-1 pattern whose range reaches below 0.45× and above 1.7× (within 0.3×–2×)."""
+    logs = np.log(pattern) - np.log(pattern).mean()
+    for _ in range(60):
+        out = np.exp(logs)
+        out = np.clip(out / out.mean(), 0.3, 2.0)
+        out /= out.mean()
+        if out.min() < 0.45 and out.max() > 1.7:
+            break
+        logs *= 1.05
+    return out
+
+
 @dataclass
 class MediaPlan:
     daily_spend: np.ndarray          # [channel, day], rounded to the cent
@@ -79,11 +92,11 @@ def build(rng: np.random.Generator, n_days: int, year_of_day: np.ndarray, scale:
         for i, name in enumerate(channels):
             m = plan.MEDIA[name]
             level = np.where(year_of_week == 0, 1.0, m.growth_2025) * m.mean_weekly_spend_2024 * scale
-            pattern = np.clip(_flight_pattern(rng, n_weeks), 0.3, 2.0)
+            pattern = _flight_pattern(rng, n_weeks)
             for y in (0, 1):
                 sel = year_of_week == y
-                pattern[sel] /= pattern[sel].mean()
-            weekly[i] = level * np.clip(pattern, 0.3, 2.0)
+                pattern[sel] = _stretch(pattern[sel])
+            weekly[i] = level * pattern
         corr = np.corrcoef(weekly)
         max_corr = float(np.max(np.abs(corr[np.triu_indices(len(channels), 1)])))
         if max_corr < 0.25:

@@ -75,7 +75,7 @@ CATEGORY_MEAN_GMV = (280.0, 320.0, 900.0, 300.0, 110.0, 260.0, 190.0, 85.0)   # 
 ORDER_VALUE_SIGMA = 0.55                         # lognormal σ of an order's value
 SKUS_PER_CATEGORY = 300
 
-BASE_ORDERS_PER_DAY_2025 = 215.0                 # baseline (non-media) orders/day, 2025 average before promotions
+BASE_ORDERS_PER_DAY_2025 = 190.0                 # baseline (non-media) orders/day, 2025 average before promotions
 YEARLY_GROWTH = 1.45                             # baseline demand trend, per year
 WEEKDAY_FACTOR = (0.96, 0.95, 0.96, 0.98, 1.02, 1.07, 1.06)   # Mon..Sun (normalised in the generator)
 # Yearly seasonality (smooth): 1 + Σ a cos(2πk·doy/365.25) + b sin(...)
@@ -146,7 +146,7 @@ class Promo:
     decay_days: float = 5.0
     post_days: int = 14
     presale_from: tuple[int, int] | None = None
-    presale_share: float = 0.0        # share of the event's promoted baseline orders bought in presale
+    presale_share: float = 0.0        # presale orders / all promoted baseline-demand orders of the event
     waiting_dip: float = 1.0          # multiplier of promoted categories' regular orders during presale
     discount_rate: float = 0.0        # discount = rate × list value (list = gmv + discount)
     threshold: float | None = None    # coupon: list value ≥ threshold gets a fixed discount
@@ -164,7 +164,7 @@ PROMOS = (
           lift=1.5, members_only=True, post_days=0, discount_rate=0.10),
     Promo("618", "618 mid-year festival", "festival", (6, 1), (6, 18), ("digital", "apparel", "beauty"), ("home", "baby"),
           lift=2.3, value_uplift=1.30, cannibal=0.85, pull_forward=0.35, decay_days=5, presale_from=(5, 20),
-          presale_share=0.55, waiting_dip=0.80, discount_rate=0.15),
+          presale_share=0.50, waiting_dip=0.80, discount_rate=0.15),
     Promo("member_jul", "会员日 Member day (July)", "member_day", (7, 18), (7, 18), _ALL_PROMOTABLE, (),
           lift=1.5, members_only=True, post_days=0, discount_rate=0.10),
     Promo("member_aug", "会员日 Member day (August)", "member_day", (8, 8), (8, 8), _ALL_PROMOTABLE, (),
@@ -177,7 +177,7 @@ PROMOS = (
           lift=1.5, members_only=True, post_days=0, discount_rate=0.10),
     Promo("double11", "双11 Double 11", "festival", (11, 1), (11, 11), ("apparel", "beauty", "digital", "home", "baby"),
           ("snacks",), lift=2.8, value_uplift=1.35, cannibal=0.80, pull_forward=0.40, decay_days=6,
-          presale_from=(10, 20), presale_share=0.60, waiting_dip=0.75, discount_rate=0.15),
+          presale_from=(10, 20), presale_share=0.50, waiting_dip=0.75, discount_rate=0.15),
     Promo("double12_coupon", "双12 满1000减200 coupon", "coupon", (12, 10), (12, 12), ("digital", "home"), ("apparel",),
           lift=1.8, value_uplift=1.25, cannibal=0.90, pull_forward=0.25, decay_days=4, threshold=1000.0, coupon=200.0),
     Promo("member_dec", "会员日 Member day (December)", "member_day", (12, 28), (12, 28), _ALL_PROMOTABLE, (),

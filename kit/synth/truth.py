@@ -159,7 +159,7 @@ def _experiments(run, logged: dict) -> dict:
             "baseline": {"ctr": _r(ctr0), "conversion": _r(conv_control.mean()),
                          "revenue_per_user": _r(acc["expected_revenue_control"].mean(), 4)},
             "true_lift": lifts,
-            "winners": sorted(a for a, lift in spec.ctr_lift.items() if lift >= 0.2),
+            "winners": sorted(a for a, lift in spec.ctr_lift.items() if lift > 0 and spec.pay_factor.get(a, 1.0) == 1.0),
             "guardrail_breach": sorted(a for a, f in spec.pay_factor.items() if f < 1),
             "users": {a: int(c) for a, c in zip(spec.arms, counts)},
             "diagnostics": {"expected_z_ctr_without_cuped": z, "pre_post_correlation": corr,
