@@ -14,7 +14,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from kit.results import Result
+from kit.results import Result, frame_html
 
 DEFAULT_PRE_DAYS = 365
 
@@ -68,6 +68,12 @@ def _lead_days(row: pd.Series) -> int:
     return max(0, (pd.Timestamp(row["start"]) - pd.Timestamp(presale)).days)
 
 
+def data_last_day(source, gmv_basis: str = "paid") -> pd.Timestamp:
+    """The last local day with an order in the source."""
+    orders = _order_filter(source.table("orders"), gmv_basis)
+    return pd.Timestamp(orders.paid_at.max().to_pyarrow().as_py()).normalize()
+
+
 def _order_filter(orders, gmv_basis: str):
     return orders.filter(orders.status == "paid") if gmv_basis == "net_of_refunds" else orders
 
@@ -105,8 +111,10 @@ def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_d
                          f"for promotion {promotion_id!r}")
     wide = per_day.pivot_table(index="day", columns="category", values="gmv", aggfunc="sum", fill_value=0.0)
     wide.index = pd.to_datetime(wide.index)
-    # Days without orders are zero-GMV days, not missing ones (a full daily calendar for the model).
-    calendar = pd.date_range(max(pd.Timestamp(first_day), wide.index.min()), last_day, freq="D")
+    # Days without orders are zero-GMV days, not missing ones (a full daily calendar for the model),
+    # but only inside the span the data cover: past its last day nothing is known, not zero.
+    data_end = data_last_day(source, gmv_basis)
+    calendar = pd.date_range(max(pd.Timestamp(first_day), wide.index.min()), min(pd.Timestamp(last_day), data_end), freq="D")
     wide = wide.reindex(calendar, fill_value=0.0)
     categories = sorted(wide.columns)
     if not promoted:
@@ -207,12 +215,19 @@ class EventKPIs(Result):
     def value(self, kpi: str) -> float:
         return float(self.table.set_index("kpi").loc[kpi, "value"])
 
+    def _repr_html_(self) -> str:
+        shown = self.table.copy()
+        shown["value"] = [f"{v:.1%}" if "share" in k else f"{v:,.0f}" if "orders" in k or "GMV" in k else f"{v:,.2f}"
+                          for k, v in zip(shown["kpi"], shown["value"])]
+        return frame_html(shown, self.title)
 
-def event_kpis(source, promotion_id: str, *, pre_days: int = 28, gmv_basis: str = "paid") -> EventKPIs:
+
+def event_kpis(source, promotion_id: str, *, pre_days: int = 14, gmv_basis: str = "paid") -> EventKPIs:
     """Event GMV, orders, presale share, AOV during vs before, repeat-buyer share, member share of GMV.
 
-    Event orders are those carrying the ``promotion_id``; "before" is the ``pre_days`` before the
-    promotion (and its presale). A repeat buyer had a paid order before the promotion began.
+    Event orders are those carrying the ``promotion_id``. "AOV before" is over the orders with an item
+    of a promoted category in the ``pre_days`` before the promotion (its presale, if any). A repeat
+    buyer had an order paid before the promotion (its presale) began.
     """
     row = promotion(source, promotion_id)
     first = pd.Timestamp(row["start"]) - pd.Timedelta(days=_lead_days(row))
@@ -230,6 +245,10 @@ def event_kpis(source, promotion_id: str, *, pre_days: int = 28, gmv_basis: str 
     pre_lo = (first - pd.Timedelta(days=pre_days)).date()
     pre_hi = (first - pd.Timedelta(days=1)).date()
     pre = _order_filter(source.between("orders", pre_lo, pre_hi), gmv_basis)
+    if list(row["categories"]):
+        items = source.table("order_items")
+        promoted_orders = items.filter(items.category.isin(list(row["categories"]))).select("order_id").distinct()
+        pre = pre.semi_join(promoted_orders, "order_id")
     pre_stats = pre.aggregate(gmv=pre.gmv.sum(), orders=pre.count()).to_pandas().iloc[0]
     # Repeat buyers: event buyers with any order paid before the promotion's first day.
     earlier = all_orders.filter(all_orders.paid_at < _dt.datetime.combine(first.date(), _dt.time()))
@@ -246,7 +265,7 @@ def event_kpis(source, promotion_id: str, *, pre_days: int = 28, gmv_basis: str 
         ("store GMV over the promotion's days", float(window["gmv"])),
         ("presale share of event orders", float(stats["presale"]) / float(stats["orders"])),
         ("AOV of event orders", float(stats["gmv"]) / float(stats["orders"])),
-        (f"AOV before ({pre_days} days)", float(pre_stats["gmv"]) / float(pre_stats["orders"]) if pre_stats["orders"] else np.nan),
+        (f"AOV before ({pre_days} days, promoted categories)", float(pre_stats["gmv"]) / float(pre_stats["orders"]) if pre_stats["orders"] else np.nan),
         ("repeat-buyer share of event buyers", float(repeat) / float(stats["buyers"])),
         ("member share of GMV over the promotion's days", member_gmv / float(window["gmv"]) if window["gmv"] else np.nan),
     ]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from kit.promo import data as _data
-from kit.promo.lift import LiftResult, lift
+from kit.promo.lift import LiftResult, lift, money_html
 from kit.results import Result, frame_html
 from kit.stats import format_roas
 
@@ -23,7 +23,7 @@ class StoreImpact(Result):
 
     table: pd.DataFrame
     store_draws: np.ndarray
-    cannibalised: LiftResult
+    cannibalised: LiftResult | None
     alpha: float = 0.05
 
     @property
@@ -38,7 +38,21 @@ class StoreImpact(Result):
 
     @property
     def notes(self) -> list[str]:
+        if self.cannibalised is None:
+            return ["Every category that is not a control is promoted: no substitutes to measure; store net = promoted net."]
         return ["The store net interval adds the two models' simulated totals as independent draws."]
+
+    def _repr_html_(self) -> str:
+        return money_html(self.table, self.title, self.notes)
+
+
+def no_substitutes(promoted: LiftResult) -> StoreImpact:
+    """The store impact when no category is left to cannibalise (all non-controls promoted)."""
+    net = promoted.row("net")
+    row = {"part": "promoted categories", "actual": net["actual"], "predicted": net["predicted"],
+           "effect": net["effect"], "ci_low": net["ci_low"], "ci_high": net["ci_high"], "pvalue": net["pvalue"]}
+    table = pd.DataFrame([row, {**row, "part": "store net incremental"}])
+    return StoreImpact(table=table, store_draws=promoted.effect_draws["net"], cannibalised=None, alpha=promoted.alpha)
 
 
 def cannibalisation(data, start, end, promoted: LiftResult, target: str = "cannibalised_gmv",
@@ -132,6 +146,7 @@ class PromotionReview(Result):
     kpis: _data.EventKPIs
     cost: dict
     daily: pd.DataFrame
+    notes_extra: tuple = ()
 
     @property
     def title(self) -> str:
@@ -142,29 +157,34 @@ class PromotionReview(Result):
 
     @property
     def warnings(self) -> list[str]:
-        return list(self.lift.warnings) + [f"non-promoted model: {w}" for w in self.store.cannibalised.warnings]
+        other = self.store.cannibalised.warnings if self.store.cannibalised is not None else []
+        return list(self.notes_extra) + list(self.lift.warnings) + [f"non-promoted model: {w}" for w in other]
 
     def verdict(self) -> str:
         """A plain-language finding computed from the numbers (Markdown)."""
         during, after, net = (self.lift.row(p) for p in ("during", "after", "net"))
         level = f"{1 - self.lift.alpha:.0%}"
         store = self.store.table.set_index("part").loc["store net incremental"]
-        cannibal = self.store.table.iloc[1]
+        cannibal = self.store.table.iloc[1] if self.store.cannibalised is not None else None
         sig = net["pvalue"] < self.lift.alpha
         lines = [f"**{self.name}** ({self.lift.start} – {self.lift.end}): the promoted categories sold "
                  f"{during['actual']:,.0f} yuan against {during['predicted']:,.0f} expected without the promotion, "
                  f"so **{during['effect']:,.0f} yuan incremental during the event** "
                  f"({level} interval {during['ci_low']:,.0f} to {during['ci_high']:,.0f}, {during['rel_effect']:+.0%})."]
         if after["days"] > 0:
-            lines.append(f"In the {int(after['days'])} days after it they sold {after['effect']:+,.0f} yuan against the "
-                         f"counterfactual ({after['ci_low']:,.0f} to {after['ci_high']:,.0f})"
+            lines.append(f"In the {int(after['days'])} days after it they sold {abs(after['effect']):,.0f} yuan "
+                         f"{'less' if after['effect'] < 0 else 'more'} than the counterfactual "
+                         f"({after['ci_low']:,.0f} to {after['ci_high']:,.0f})"
                          + (", demand pulled forward" if after["ci_high"] < 0 else "")
                          + f"; net of that, **{net['effect']:,.0f} yuan** ({net['ci_low']:,.0f} to {net['ci_high']:,.0f}), "
                          + ("clearly above zero." if sig and net["effect"] > 0 else
                             "clearly below zero." if sig else "not distinguishable from zero."))
-        lines.append(f"Non-promoted categories moved {cannibal['effect']:+,.0f} yuan "
-                     f"({cannibal['ci_low']:,.0f} to {cannibal['ci_high']:,.0f}); the store's net incremental GMV is "
-                     f"**{store['effect']:,.0f} yuan** ({store['ci_low']:,.0f} to {store['ci_high']:,.0f}).")
+        if cannibal is not None:
+            lines.append(f"Non-promoted categories moved {cannibal['effect']:+,.0f} yuan "
+                         f"({cannibal['ci_low']:,.0f} to {cannibal['ci_high']:,.0f})"
+                         + (", sales lost to the promotion" if cannibal["ci_high"] < 0 else "")
+                         + f"; the store's net incremental GMV is **{store['effect']:,.0f} yuan** "
+                         f"({store['ci_low']:,.0f} to {store['ci_high']:,.0f}).")
         if self.roi is not None:
             lines.append(f"Against a cost of {self.cost['cost']:,.0f} yuan (discounts {self.cost['discount']:,.0f}, extra ad "
                          f"spend {self.cost['extra_ad_spend']:,.0f}) the incremental ROI is "
@@ -200,13 +220,23 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
     mask_post_days = settings.mask_post_days if settings else 7
     gmv_basis = params.gmv_basis if params is not None else "paid"
     row = _data.promotion(source, promotion_id)
+    notes = []
+    available = (_data.data_last_day(source, gmv_basis) - pd.Timestamp(row["end"])).days
+    if available < post_days:
+        # The data end before the after period does: measure what exists, and say so.
+        notes.append(f"the data end {max(available, 0)} day(s) after the promotion, so the after period "
+                     f"has {max(available, 0)} of the {post_days} days asked for")
+        post_days = max(available, 0)
     table = _data.daily(source, promotion_id, controls=controls, pre_days=pre_days, post_days=post_days,
                         gap_days=gap_days, gmv_basis=gmv_basis, mask_post_days=mask_post_days)
     gap = table.attrs["gap_days"]
     control_cols = _data.control_columns(table)
     options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", warn=False)
     main = lift(table, row["start"], row["end"], target="gmv", controls=control_cols, seed=seed, placebos=placebos, **options)
-    store = cannibalisation(table, row["start"], row["end"], main, controls=control_cols, seed=seed + 1, **options)
+    if table.attrs["cannibalised"]:
+        store = cannibalisation(table, row["start"], row["end"], main, controls=control_cols, seed=seed + 1, **options)
+    else:
+        store = no_substitutes(main)
     cost = _data.promotion_cost(source, promotion_id)
     kpis = _data.event_kpis(source, promotion_id, gmv_basis=gmv_basis)
     roi = None
@@ -214,4 +244,86 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
         roi = incremental_roi(store.store_draws, cost["cost"], incremental=store.value("store net incremental"),
                               event_gmv=kpis.value("event GMV (orders of the promotion)"), alpha=alpha)
     return PromotionReview(promotion_id=str(promotion_id), name=str(row["name"]), kind=str(row["kind"]), lift=main,
-                           store=store, roi=roi, kpis=kpis, cost=cost, daily=table)
+                           store=store, roi=roi, kpis=kpis, cost=cost, daily=table, notes_extra=tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------------
+# A quarter's promotions
+
+@dataclass
+class QuarterReview(Result):
+    """Every promotion of a quarter reviewed; ``to_pandas()`` has one row per promotion."""
+
+    quarter: str
+    reviews: dict
+    failures: dict
+
+    @property
+    def title(self) -> str:
+        return f"Promotions of {self.quarter}: incremental GMV (net of the pull-forward and cannibalisation) and ROI"
+
+    def to_pandas(self) -> pd.DataFrame:
+        rows = []
+        for pid, r in self.reviews.items():
+            during, net = r.lift.row("during"), r.lift.row("net")
+            store = r.store.table.set_index("part").loc["store net incremental"]
+            rows.append({
+                "promotion_id": pid, "name": r.name, "start": r.lift.start, "end": r.lift.end,
+                "during_effect": during["effect"], "net_effect": net["effect"], "net_ci_low": net["ci_low"],
+                "net_ci_high": net["ci_high"],
+                "cannibalised": r.store.table.iloc[1]["effect"] if r.store.cannibalised is not None else np.nan,
+                "store_net": store["effect"], "store_ci_low": store["ci_low"], "store_ci_high": store["ci_high"],
+                "cost": r.cost["cost"],
+                "incremental_roas": r.roi.value("incremental ROAS") if r.roi is not None else np.nan,
+                "naive_roas": r.roi.value("naive ROAS (event GMV ÷ cost)") if r.roi is not None else np.nan,
+                "warnings": len(r.warnings),
+            })
+        return pd.DataFrame(rows)
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"{pid}: not analysed — {message}" for pid, message in self.failures.items()]
+
+    def _repr_html_(self) -> str:
+        return money_html(self.to_pandas(), self.title, self.notes, plain=("incremental_roas", "naive_roas"))
+
+    def finding(self) -> str:
+        """The quarter in a few sentences (Markdown), computed from the reviews."""
+        table = self.to_pandas()
+        if table.empty:
+            return f"No promotion of {self.quarter} could be analysed." + "".join(f"\n\n- {n}" for n in self.notes)
+        total_store = table["store_net"].sum()
+        naive_total = sum(r.kpis.value("event GMV (orders of the promotion)") for r in self.reviews.values())
+        best = table.sort_values("incremental_roas", ascending=False).iloc[0]
+        lines = [f"In {self.quarter}, {len(table)} promotion{'s' if len(table) != 1 else ''} added an estimated "
+                 f"**{total_store:,.0f} yuan** of store GMV net of pull-forward and cannibalisation, against "
+                 f"{naive_total:,.0f} yuan of event GMV booked on their orders "
+                 f"({total_store / naive_total:.0%} of it truly incremental)." if naive_total else ""]
+        if np.isfinite(best["incremental_roas"]):
+            lines.append(f"The best return on its cost was **{best['name']}** at an incremental ROI of "
+                         f"{format_roas(best['incremental_roas'], 2)} (naive {format_roas(best['naive_roas'], 2)}).")
+        unclear = table[(table["store_ci_low"] <= 0) & (table["store_ci_high"] >= 0)]
+        if len(unclear):
+            lines.append("Not distinguishable from zero for the store: " + ", ".join(unclear["name"]) + ".")
+        flagged = table[table["warnings"] > 0]
+        if len(flagged):
+            lines.append("Check the diagnostics of: " + ", ".join(flagged["name"]) + ".")
+        for pid, message in self.failures.items():
+            lines.append(f"{pid} could not be analysed: {message}")
+        return "\n\n".join(line for line in lines if line)
+
+
+def review_quarter(source, params) -> QuarterReview:
+    """:func:`review` for each promotion of ``params`` (``promo.promotions``, or all overlapping the quarter).
+
+    A promotion that cannot be analysed (no history before it, say) is reported, not raised, so one
+    bad promotion never hides the others.
+    """
+    ids = list(params.promo.promotions) or list(_data.promotions(source, quarter=params.quarter)["promotion_id"])
+    reviews, failures = {}, {}
+    for pid in ids:
+        try:
+            reviews[pid] = review(source, pid, params)
+        except ValueError as error:
+            failures[pid] = str(error)
+    return QuarterReview(quarter=params.quarter, reviews=reviews, failures=failures)

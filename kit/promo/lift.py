@@ -135,7 +135,7 @@ class _Estimate:
 
 def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str, start: pd.Timestamp,
             end: pd.Timestamp, pre_start: pd.Timestamp | None, post_days: int, gap_days: int,
-            excluded: np.ndarray) -> _Window:
+            excluded: np.ndarray, skip_excluded_in_window: bool = False) -> _Window:
     first, last = frame[date].iloc[0], frame[date].iloc[-1]
     finish = end + pd.Timedelta(days=post_days)
     if start > end:
@@ -153,6 +153,8 @@ def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str,
     dates = pd.DatetimeIndex(sub[date])
     period = np.select([dates <= pre_end, dates < start, dates <= end], ["pre", "gap", "during"], "after").astype(object)
     actual = sub[target].to_numpy(dtype=float)
+    if skip_excluded_in_window:  # placebo windows: days of real promotions inside them are not counted
+        period[np.isin(period, ["during", "after"]) & excluded] = "masked"
     observed = (period == "pre") & ~excluded & ~np.isnan(actual)
     n_observed = int(observed.sum())
     if n_observed < MIN_PRE_DAYS:
@@ -209,9 +211,10 @@ def _estimate(window: _Window, *, seasonality: int | None, alpha: float, n_draws
     simulated = y_mean + y_sd * forecast.draws           # yuan
     expected = y_mean + y_sd * forecast.mean
     rows, effect_draws, predicted_draws = [], {}, {}
-    masks = {"during": window.period == "during", "after": window.period == "after"}
-    masks["net"] = masks["during"] | masks["after"]
-    for name in PERIODS:
+    masks = {"before": window.period == "gap", "during": window.period == "during", "after": window.period == "after"}
+    masks["net"] = masks["before"] | masks["during"] | masks["after"]
+    # 'before' (the presale / anticipation days left out of the fit) is reported only when there are such days.
+    for name in (("before",) if masks["before"].any() else ()) + PERIODS:
         mask = masks[name]
         days = int(mask.sum())
         if days == 0:
@@ -259,7 +262,7 @@ def _daily(estimate: _Estimate, alpha: float) -> pd.DataFrame:
     effect_low, effect_high = w.actual - upper, w.actual - lower
     cumulative = np.full(n, np.nan)
     cum_low, cum_high = np.full(n, np.nan), np.full(n, np.nan)
-    promo = np.isin(w.period, ["during", "after"])
+    promo = np.isin(w.period, ["gap", "during", "after"])
     if promo.any():
         counted = simulated[:, promo[ahead]]
         cum_draws = np.cumsum(w.actual[promo] - counted, axis=1)
@@ -335,6 +338,23 @@ def _diagnostic_warnings(diagnostics: dict, alpha: float) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # Results
 
+def money_html(frame: pd.DataFrame, title: str | None = None, notes: list[str] | None = None,
+               percent: Iterable[str] = (), plain: Iterable[str] = ()) -> str:
+    """Deterministic HTML with yuan as 1,234,567, shares as +12.3%, p-values to 3 significant digits."""
+    shown = frame.copy()
+    percent, plain = set(percent), set(plain)
+    for column in shown.columns:
+        if not pd.api.types.is_float_dtype(shown[column]):
+            continue
+        if column in percent:
+            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:+.1%}")
+        elif column in plain or column == "pvalue":
+            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.3g}")
+        else:
+            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}")
+    return frame_html(shown, title, notes=notes)
+
+
 @dataclass
 class PlaceboResult(Result):
     """Placebo-in-time: the same analysis on fake promotions inside the pre-period."""
@@ -360,6 +380,9 @@ class PlaceboResult(Result):
         if not len(self.windows):
             return np.nan
         return float(stats.binom.sf(self.significant - 1, len(self.windows), self.alpha))
+
+    def _repr_html_(self) -> str:
+        return money_html(self.windows, self.title, self.notes, percent=("rel_effect",))
 
     @property
     def notes(self) -> list[str]:
@@ -410,6 +433,11 @@ class LiftResult(Result):
     def notes(self) -> list[str]:
         return [f"warning: {w}" for w in self.warnings]
 
+    def _repr_html_(self) -> str:
+        notes = [f"effect = actual − counterfactual; intervals from {self.effect_draws['net'].size if 'net' in self.effect_draws else 0} "
+                 "joint simulations of the model (observation noise and parameter uncertainty included)"] + self.notes
+        return money_html(self.summary, self.title, notes, percent=("rel_effect", "rel_ci_low", "rel_ci_high"))
+
     def plot(self, axes=None, **kwargs):
         from kit.promo.plots import plot_lift
         return plot_lift(data=self.daily, axes=axes, title=f"{self.target} {self.start} – {self.end}", **kwargs)
@@ -435,6 +463,9 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
          seed: int = 0, *, exclude=None, n_draws: int = 1000, level_prior: str | None = "auto",
          parameter_sets: int = 20, placebos: int = 0, warn: bool = True) -> LiftResult:
     """Counterfactual incremental ``target`` of a promotion running ``start``..``end`` (inclusive dates).
+
+    Rows of the result: ``before`` (only with ``gap_days``: the presale / "waiting for 11.11" days),
+    ``during``, ``after`` (``post_days``) and ``net`` = their sum, from one set of joint draws.
 
     ``data``: a daily table (pandas or Ibis) with one row per date and no missing dates.
     ``controls``: columns the promotion does not affect (e.g. GMV of unpromoted, unrelated categories).
@@ -495,15 +526,17 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
         pre_mask = ((dates >= first) & (dates <= fake_pre_end) & ~excluded).to_numpy()
         if pre_mask.sum() < SHORT_PRE_DAYS:
             break
-        in_span = ((dates >= fake_start) & (dates <= fake_end_of_span)).to_numpy()
-        if excluded[in_span].any():  # a real promotion inside the fake window: slide past it
-            fake_end_of_span = dates[in_span & excluded].min() - pd.Timedelta(days=1)
-            continue
         fake_end = fake_start + pd.Timedelta(days=length - 1)
+        in_during = ((dates >= fake_start) & (dates <= fake_end)).to_numpy()
+        in_span = ((dates >= fake_start) & (dates <= fake_end_of_span)).to_numpy()
+        # Real promotions' days inside a fake window are not counted; the fake 'during' must be mostly clear.
+        if excluded[in_during].mean() > 0.5 or excluded[in_span].mean() > 0.5:
+            fake_end_of_span = fake_end_of_span - pd.Timedelta(days=1)
+            continue
         sub = frame.loc[(dates <= fake_end_of_span).to_numpy()].reset_index(drop=True)
         window = _window(sub, target=target, controls=controls, date=date, start=fake_start, end=fake_end,
                          pre_start=first, post_days=post_days, gap_days=gap_days,
-                         excluded=excluded[(dates <= fake_end_of_span).to_numpy()])
+                         excluded=excluded[(dates <= fake_end_of_span).to_numpy()], skip_excluded_in_window=True)
         estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed + len(rows) + 1,
                              level_prior=level_prior, start_params=start_params)
         net = estimate.summary.set_index("period").loc["net"]
