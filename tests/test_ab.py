@@ -393,3 +393,33 @@ def test_other_bad_arguments(users):
         ab.sample_size(120.0, mde=0.1)
     with pytest.raises(ValueError, match="not in the expected split"):
         ab.srm({"control": 10, "x": 10}, expected={"control": 1, "a": 1})
+
+
+def test_detectable_lift_agrees_with_the_planning_formula():
+    """``detectable_rel`` (from the observed standard error) against ``mde`` (from the planning formula)."""
+    rng = np.random.default_rng(6)
+    n = 20_000
+    frame = pd.DataFrame({"variant": np.repeat(["control", "a1", "a2", "a3", "a4"], n), "x": rng.binomial(1, 0.05, 5 * n)})
+    res = ab.analyze(frame, ab.Proportion("x"), correction="bonferroni").to_pandas()
+    planned = ab.mde(res.control_mean.iloc[0], n, arms=5)
+    # the planning formula uses the alternative's variance too, so the two differ by a few per cent only
+    assert res.detectable_rel.median() == pytest.approx(planned.relative_lift, rel=0.05)
+    doubled = ab.analyze(pd.concat([frame, frame.assign(x=rng.binomial(1, 0.05, 5 * n))]), ab.Proportion("x"),
+                         correction="bonferroni", unit=None).to_pandas()
+    assert doubled.detectable_rel.median() == pytest.approx(res.detectable_rel.median() / np.sqrt(2), rel=0.05)
+
+
+def test_review_summary_without_experiments_and_forest_grid(users):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    assert ab.review_quarter(None, type("P", (), {"ab": type("A", (), {"experiments": []})()})()) == []
+    text = ab.summary_markdown([], "2025Q1")
+    assert "No detail-page experiment is listed for 2025Q1" in text
+    res = ab.analyze(users, [ab.Mean("revenue"), ab.Proportion("converted")]).to_pandas()
+    axes = ab.plots.plot_forest_grid(data=res)
+    assert [ax.get_title() for ax in axes] == ["revenue", "converted"]
+    with pytest.raises(ValueError, match="column 'lift' not in data"):
+        ab.plots.plot_forest(data=res, x="lift")
+    plt.close("all")
