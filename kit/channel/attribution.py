@@ -36,7 +36,7 @@ MODELS = ("first", "last", "linear", "time_decay", "position", "markov", "shaple
 POSITION_WEIGHTS = (0.4, 0.2, 0.4)  # first, middle (shared), last: the usual U-shape
 
 
-@dataclass
+@dataclass(repr=False)
 class Journeys:
     """Paths flattened to integer arrays (one entry per touch) for vectorised attribution."""
 
@@ -170,7 +170,7 @@ def _shapley_credit(j: Journeys) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------------------------------------
 # Markov: first-order absorbing chain, removal effects by exact linear solves.
 
-@dataclass
+@dataclass(repr=False)
 class MarkovChain:
     """Transition counts of the journeys; states are start, channels 0..k-1, conversion, null."""
 
@@ -270,7 +270,7 @@ def _markov_credit(j: Journeys) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
 
 # ------------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(repr=False)
 class AttributionResult(Result):
     """Credit per channel for one or more models; ``to_pandas()`` is long (model, channel, …)."""
 

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from kit.channel.response import ResponseModel, _period_mask
-from kit.results import Result
+from kit.results import Result, frame_html
 from kit.stats import format_roas
 
 
@@ -64,7 +64,7 @@ def optimal_allocation(model: ResponseModel, total: float, low: np.ndarray, high
     return np.clip(best.x * scale, low, high)
 
 
-@dataclass
+@dataclass(repr=False)
 class Reallocation(Result):
     """Current vs proposed spend per channel over the period, with the expected GMV change."""
 
@@ -79,6 +79,26 @@ class Reallocation(Result):
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.copy()
+
+    def display(self) -> pd.DataFrame:
+        """Money in yuan, changes in %, marginal ROAS as 'N:1'."""
+        t = self.table
+        money = lambda v: "–" if pd.isna(v) else f"{v:,.0f}"  # noqa: E731
+        signed = lambda v: "–" if pd.isna(v) else f"{v:+,.0f}"  # noqa: E731
+        return pd.DataFrame({
+            "channel": t["channel"], "current spend": t["current_spend"].map(money), "proposed spend": t["proposed_spend"].map(money),
+            "change": t["change_pct"].map(lambda v: "–" if pd.isna(v) else f"{v:+.1%}"),
+            "marginal ROAS now": t["current_mroas"].map(lambda v: format_roas(v, 2)),
+            "marginal ROAS after": t["proposed_mroas"].map(lambda v: format_roas(v, 2)),
+            "GMV change": t["gmv_change"].map(signed),
+            "95% interval": [f"{signed(lo)} to {signed(hi)}" for lo, hi in zip(t["gmv_change_ci_low"], t["gmv_change_ci_high"])],
+        })
+
+    def _repr_html_(self) -> str:
+        return frame_html(self.display(), self.title, self.digits, self.notes)
+
+    def __repr__(self) -> str:
+        return f"{self.title}\n{self.display().to_string(index=False)}"
 
     @property
     def notes(self) -> list[str]:

@@ -29,7 +29,8 @@ from scipy.signal import lfilter
 
 from kit.channel._common import as_frame, require_columns
 from kit.quarter import Quarter
-from kit.results import Result
+from kit.results import Result, frame_html
+from kit.stats import format_roas
 
 SATURATIONS = ("hill", "logistic")
 WEEKS_PER_YEAR = 365.25 / 7
@@ -90,7 +91,7 @@ def _saturation_grads(a: np.ndarray, half: float, shape: float, kind: str):
 # ------------------------------------------------------------------------------------------------
 # The design: base columns (intercept, trend, Fourier, controls) and the channels' curves
 
-@dataclass
+@dataclass(repr=False)
 class _Problem:
     y: np.ndarray            # scaled target (mean 1)
     x: np.ndarray            # scaled spend, weeks × channels (mean 1 per channel)
@@ -236,7 +237,7 @@ def _period_mask(weeks: pd.Series, period: Any) -> np.ndarray:
     return mask
 
 
-@dataclass
+@dataclass(repr=False)
 class ResponseModel(Result):
     """A fitted response model; see the module docstring. Build it with :func:`response_model`."""
 
@@ -430,6 +431,28 @@ class ResponseModel(Result):
     # -- display -----------------------------------------------------------------------------------
     def to_pandas(self) -> pd.DataFrame:
         return self.roas()
+
+    def display(self, period: Any = None) -> pd.DataFrame:
+        """The ROAS table as analysts read it: money in yuan, ROAS as 'N:1' with its interval."""
+        t = self.roas(period)
+        shown = pd.DataFrame({
+            "channel": t["channel"], "spend": t["spend"].map(lambda v: f"{v:,.0f}"), "modelled GMV": t["gmv"].map(lambda v: f"{v:,.0f}"),
+            "ROAS": t["roas"].map(format_roas), "ROAS 95% interval": [f"{format_roas(lo)} – {format_roas(hi)}" for lo, hi in zip(t["roas_ci_low"], t["roas_ci_high"])],
+            "marginal ROAS": t["mroas"].map(lambda v: format_roas(v, 2)),
+            "marginal 95% interval": [f"{format_roas(lo, 2)} – {format_roas(hi, 2)}" for lo, hi in zip(t["mroas_ci_low"], t["mroas_ci_high"])],
+            "weekly spend": t["weekly_spend"].map(lambda v: f"{v:,.0f}"),
+        })
+        other = [c for c in t.columns if c.startswith("roas_") and c not in ("roas_ci_low", "roas_ci_high")]
+        for column in other:
+            shown[f"ROAS ({column.removeprefix('roas_')} curve)"] = t[column].map(format_roas)
+        shown["identified"] = t["identified"].map({True: "yes", False: "NO"})
+        return shown
+
+    def _repr_html_(self) -> str:
+        return frame_html(self.display(), self.title, self.digits, self.notes)
+
+    def __repr__(self) -> str:
+        return f"{self.title}\n{self.display().to_string(index=False)}"
 
     @property
     def notes(self) -> list[str]:

@@ -79,7 +79,7 @@ def _change(now: pd.Series, before: pd.Series) -> pd.Series:
                                   np.nan), index=now.index)
 
 
-@dataclass
+@dataclass(repr=False)
 class ChannelSummary(Result):
     """One row per channel plus paid / natural / total rows; see :func:`summary`."""
 
