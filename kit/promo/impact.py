@@ -294,14 +294,16 @@ class QuarterReview(Result):
             return f"No promotion of {self.quarter} could be analysed." + "".join(f"\n\n- {n}" for n in self.notes)
         total_store = table["store_net"].sum()
         naive_total = sum(r.kpis.value("event GMV (orders of the promotion)") for r in self.reviews.values())
-        best = table.sort_values("incremental_roas", ascending=False).iloc[0]
+        clear = table[(table["store_ci_low"] > 0) & np.isfinite(table["incremental_roas"])]
         lines = [f"In {self.quarter}, {len(table)} promotion{'s' if len(table) != 1 else ''} added an estimated "
                  f"**{total_store:,.0f} yuan** of store GMV net of pull-forward and cannibalisation, against "
                  f"{naive_total:,.0f} yuan of event GMV booked on their orders "
                  f"({total_store / naive_total:.0%} of it truly incremental)." if naive_total else ""]
-        if np.isfinite(best["incremental_roas"]):
-            lines.append(f"The best return on its cost was **{best['name']}** at an incremental ROI of "
-                         f"{format_roas(best['incremental_roas'], 2)} (naive {format_roas(best['naive_roas'], 2)}).")
+        if len(clear):  # rank only promotions whose store effect is clearly positive
+            best = clear.sort_values("incremental_roas", ascending=False).iloc[0]
+            lines.append(f"Of the promotions with a clearly positive store effect, the best return on its cost was "
+                         f"**{best['name']}** at an incremental ROI of {format_roas(best['incremental_roas'], 2)} "
+                         f"(the naive event GMV ÷ cost says {format_roas(best['naive_roas'], 2)}).")
         unclear = table[(table["store_ci_low"] <= 0) & (table["store_ci_high"] >= 0)]
         if len(unclear):
             lines.append("Not distinguishable from zero for the store: " + ", ".join(unclear["name"]) + ".")

@@ -1,0 +1,153 @@
+"""Benchmark of kit.promo: fit + simulation time per promotion, a quarter's reviews, calibration and
+recovery of the sample's planted truths. Run once: ``.venv/bin/python bench/bench_promo.py [--quick]``.
+
+Prints Markdown tables; the figures measured on the project machine are in bench/results/promo.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import kit
+import kit.promo as promo
+from kit import config
+from kit.promo import model as promo_model
+
+WEEKDAY = np.array([0.0, 0.1, 0.05, 0.0, -0.05, 0.2, 0.3])
+
+
+def series(rng: np.random.Generator, n: int, level_sd: float = 2.0) -> pd.DataFrame:
+    weekday = np.tile(WEEKDAY, n // 7 + 1)[:n]
+    controls = 100 + np.cumsum(rng.normal(0, 1, (n, 3)), axis=0) + weekday[:, None] * 20
+    gmv = 1000 + np.cumsum(rng.normal(0, level_sd, n)) + controls @ [2.0, 1.0, 0.5] + weekday * 200 + rng.normal(0, 15, n)
+    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n), "gmv": gmv,
+                         "c1": controls[:, 0], "c2": controls[:, 1], "c3": controls[:, 2]})
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_speed(repeats: int) -> None:
+    """Two years daily, 3 controls, weekly seasonality; promotion of 11 days + 14 after at the end."""
+    frame = series(np.random.default_rng(0), 730)
+    start = frame["date"].iloc[730 - 25]
+    end = start + pd.Timedelta(days=10)
+    rows = []
+    for label, kwargs in (("lift (fit + 1000 draws, 20 parameter sets)", {}),
+                          ("lift, plug-in variances (parameter_sets=0)", {"parameter_sets": 0}),
+                          ("lift + 10 placebo windows", {"placebos": 10})):
+        times = []
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            promo.lift(frame, start, end, controls=["c1", "c2", "c3"], post_days=14, seed=i, warn=False, **kwargs)
+            times.append(time.perf_counter() - t0)
+        rows.append((label, np.median(times), np.min(times)))
+    # The parts: fit alone, simulation alone.
+    y = frame["gmv"].to_numpy()
+    pre = np.arange(730) < 705
+    y_std = np.where(pre, (y - y[pre].mean()) / y[pre].std(ddof=1), np.nan)
+    x = frame[["c1", "c2", "c3"]].to_numpy()
+    x_std = (x - x[pre].mean(0)) / x[pre].std(0, ddof=1)
+    fits, sims = [], []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fitted = promo_model.fit(y_std, x_std, 7)
+        t1 = time.perf_counter()
+        promo_model.simulate(fitted, 704, 1000, np.random.default_rng(i))
+        sims.append(time.perf_counter() - t1)
+        fits.append(t1 - t0)
+    rows += [("  of which: fit (MLE + Hessian)", np.median(fits), np.min(fits)),
+             ("  of which: simulation (1000 draws × 25 days)", np.median(sims), np.min(sims))]
+    print(f"\n### Speed: 730 days, 3 controls, weekly seasonality ({repeats} runs)\n")
+    print("| step | median s | min s |\n| --- | ---: | ---: |")
+    for label, med, low in rows:
+        print(f"| {label} | {med:.3f} | {low:.3f} |")
+
+
+def bench_quarter(quarter: str) -> None:
+    params = kit.params.load(quarter)
+    source = kit.connect(params=params)
+    t0 = time.perf_counter()
+    review = promo.review_quarter(source, params)
+    elapsed = time.perf_counter() - t0
+    print(f"\n### A quarter on the sample: kit.promo.review_quarter({quarter!r})\n")
+    print(f"{len(review.reviews)} promotions reviewed, {len(review.failures)} not analysable, "
+          f"{elapsed:.1f} s in all ({elapsed / max(len(review.reviews), 1):.1f} s per promotion: daily table from the "
+          f"contract, lift with {params.promo.placebos} placebo windows, cannibalisation, cost, KPIs); "
+          f"peak RSS {peak_mb():.0f} MB")
+
+
+def bench_calibration(series_per_setting: int) -> None:
+    """False-positive rate of the default model (weekly, 3 controls) by pre-period length."""
+    print(f"\n### False-positive rate at alpha = 0.05 ({series_per_setting} no-promotion series per row; "
+          "7-day window + 14 days after)\n")
+    print("| pre-period days | level s.d. | during | after | net |\n| ---: | ---: | ---: | ---: | ---: |")
+    rng = np.random.default_rng(2024)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for pre_days in (90, 180, 365):
+            for level_sd in (0.5, 2.0):
+                flagged = []
+                for i in range(series_per_setting):
+                    frame = series(rng, pre_days + 21, level_sd)
+                    start = frame["date"].iloc[pre_days]
+                    result = promo.lift(frame, start, start + pd.Timedelta(days=6), controls=["c1", "c2", "c3"],
+                                        post_days=14, n_draws=500, seed=i, warn=False)
+                    flagged.append(result.to_pandas()["pvalue"].to_numpy() < 0.05)
+                rate = np.mean(flagged, axis=0)
+                print(f"| {pre_days} | {level_sd} | {rate[0]:.3f} | {rate[1]:.3f} | {rate[2]:.3f} |")
+
+
+def bench_truth() -> None:
+    truth_file = config.SAMPLE_DIR / "truth.json"
+    if not truth_file.exists():
+        print("\n(no sample data: skipping planted truths)")
+        return
+    truth = json.loads(truth_file.read_text())["promotions"]
+    source = kit.connect()
+    print("\n### Planted truths (90% intervals; net = before + during + after)\n")
+    print("| promotion | period | truth | estimate | 90% interval | inside | error |\n| --- | --- | ---: | ---: | --- | --- | ---: |")
+    inside = total = 0
+    for pid, t in truth.items():
+        if not pid.startswith("2025"):
+            continue
+        post = t["incremental_gmv"]["post_days"]
+        table = promo.daily(source, pid, post_days=post)
+        result = promo.lift(table, t["start"], t["end"], controls=promo.control_columns(table), post_days=post,
+                            gap_days=table.attrs["gap_days"], exclude="other_promotion", alpha=0.1, warn=False)
+        for period in ("during", "after", "net"):
+            row = result.row(period)
+            if row["days"] == 0:
+                continue
+            true = t["incremental_gmv"][period]
+            ok = row["ci_low"] <= true <= row["ci_high"]
+            inside += ok
+            total += 1
+            print(f"| {pid} | {period} | {true:,.0f} | {row['effect']:,.0f} | {row['ci_low']:,.0f} – {row['ci_high']:,.0f} "
+                  f"| {'yes' if ok else 'NO'} | {(row['effect'] - true) / abs(true):+.0%} |")
+    print(f"\n{inside} of {total} inside their 90% interval.")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and series")
+    args = parser.parse_args(argv)
+    bench_speed(3 if args.quick else 7)
+    bench_quarter("2025Q4")
+    bench_truth()
+    bench_calibration(20 if args.quick else 100)
+    print(f"\npeak RSS of the whole run: {peak_mb():.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
