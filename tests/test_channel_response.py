@@ -177,13 +177,13 @@ def test_shape_disagreement_flag_follows_its_rule():
     frame["flat"] = 30_000 * np.exp(np.random.default_rng(0).normal(0, 0.01, len(frame)))
     model = response_model(frame, "gmv", ["search", "feed", "flat"], bootstrap=0)
     table = model.roas().set_index("channel")
-    gap = abs(table.roas - table.roas_logistic) / table.roas
+    gap = abs(table.roas - table.roas_logistic) / np.maximum(table.roas, table.roas_logistic)
     comparable = abs(model.aic - model.alternative.aic) <= 2
     assert list(table.identified) == list(~(comparable & (gap > 0.2)))
     # Looser thresholds: every channel whose two ROAS differ by more than 1% is flagged, and said so.
     loose = response_model(frame, "gmv", ["search", "feed", "flat"], bootstrap=0, aic_tolerance=1e9, disagreement=0.01)
     flagged = loose.roas().set_index("channel")
-    expected = abs(flagged.roas - flagged.roas_logistic) / flagged.roas > 0.01
+    expected = abs(flagged.roas - flagged.roas_logistic) / np.maximum(flagged.roas, flagged.roas_logistic) > 0.01
     assert expected.any()
     assert list(~flagged.identified) == list(expected)
     assert any("Not identified" in note and "flat" in note for note in loose.notes) == bool(expected["flat"])

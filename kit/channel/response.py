@@ -267,7 +267,7 @@ class ResponseModel(Result):
             "channel": self.channels,
             "adstock": nonlinear[:, 0],
             "half_saturation": nonlinear[:, 1] / (1 - nonlinear[:, 0]) * self.spend_scale,  # yuan of adstocked spend
-            "shape": nonlinear[:, 2] if self.kind == "hill" else np.ones(len(self.channels)),
+            "shape": nonlinear[:, 2] if self.kind == "hill" else np.full(len(self.channels), np.nan),  # logistic: no shape
             "beta": beta * self.target_scale,                        # weekly GMV at full saturation
         })
 
@@ -382,7 +382,9 @@ class ResponseModel(Result):
             other = self.alternative.roas(period)
             table[f"roas_{self.alternative.kind}"] = other["roas"].to_numpy()
             comparable = abs(self.aic - self.alternative.aic) <= self.aic_tolerance
-            gap = np.abs(other["roas"].to_numpy() - table["roas"].to_numpy()) / np.abs(table["roas"].to_numpy())
+            mine, theirs = table["roas"].to_numpy(), other["roas"].to_numpy()
+            # Relative to the larger of the two, so a channel one shape puts at zero is compared too.
+            gap = np.abs(theirs - mine) / np.maximum(np.maximum(np.abs(mine), np.abs(theirs)), 1e-12)
             table["identified"] = ~(comparable & (gap > self.disagreement))
         else:
             table["identified"] = True
