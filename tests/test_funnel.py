@@ -67,7 +67,7 @@ def logs() -> pd.DataFrame:
 def engine_chains(frame, attempt, by=(), hold=None, steps=STEPS, window=WINDOW, bounds=BOUNDS):
     spec = ChainSpec(steps=tuple(parse_steps(steps)), window=pd.Timedelta(window), attempt=attempt, unit="user_id",
                      by=tuple(by), hold=hold, bounds=bounds)
-    got = _engine.chains(ibis.memtable(frame), spec, times=True).to_pandas()
+    got = _engine.counted_chains_frame(ibis.memtable(frame), spec)
     return got.rename(columns={_engine.UNIT: "unit"})
 
 
@@ -259,7 +259,7 @@ def test_repeated_step_and_bad_attempt(tiny):
 def test_null_timestamps_are_reported_with_count_and_example():
     frame = pd.DataFrame({"user_id": ["a", "b", "c"], "ts": [dt.datetime(2025, 10, 1), pd.NaT, pd.NaT],
                           "event": ["home_view", "pdp_view", "search"]})
-    with pytest.raises(ValueError, match=r"column 'ts': must not be empty .* 1 row; example: .*'user_id': 'b'"):
+    with pytest.raises(ValueError, match=r"column 'ts': must not be empty .* 1 row; example: .*'user_id': 'b'.*'step': 'pdp_view'"):
         kf.funnel(frame, STEPS)
 
 

@@ -11,6 +11,7 @@ Only aggregates leave the engine: the chain table stays an Ibis expression until
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import ibis
@@ -56,9 +57,6 @@ def _tag(events: ir.Table, spec: ChainSpec) -> ir.Table:
     if internal:
         raise ValueError(f"breakdown column name(s) {internal} clash with the funnel's own columns; rename them")
 
-    matches = [s.matches(events) for s in spec.steps]
-    if spec.check:
-        _check(events, spec, matches)
     # Cheap filters first (a plain IN list and the time range reach the scan); the step index is
     # then computed on the rows that are left.
     named = [s.event for s in spec.steps if s.event is not None]
@@ -68,47 +66,61 @@ def _tag(events: ir.Table, spec: ChainSpec) -> ir.Table:
         lower, upper = spec.bounds
         # Starts lie in the period; later steps may finish after it, within the window.
         events = events.filter((events.ts >= lower) & (events.ts < upper + spec.window.to_pytimedelta()))
-    matches = [s.matches(events) for s in spec.steps]
+    matches = [s.matches(events).fill_null(False) for s in spec.steps]
     step = ibis.cases(*[(m, i) for i, m in enumerate(matches)], else_=ibis.null("int8")).cast("int8")
     columns = {UNIT: events[spec.unit], TS: events.ts, STEP: step}
     columns.update({c: events[c] for c in spec.by})
     if spec.hold:
         columns[HOLD] = events[spec.hold].cast("string")
+    if any(s.rule is not None for s in spec.steps):
+        # Custom rules may overlap: keep which steps each event matches, for the check.
+        columns.update({f"__m{i}": m for i, m in enumerate(matches)})
     tagged = events.select(**columns)
     return tagged.filter(tagged[STEP].notnull())
 
 
-def _check(events: ir.Table, spec: ChainSpec, matches: list) -> None:
+@contextmanager
+def prepared(events: ir.Table, spec: ChainSpec):
+    """The step events, materialised once in the engine (a temporary table), checked, then released.
+
+    Every level of the funnel reads them, so they are scanned, filtered and converted only once.
+    """
+    tagged = _tag(events, spec)
+    cached = tagged.cache()
+    try:
+        if spec.check:
+            _check(cached, spec)
+        yield cached.drop(*[c for c in cached.columns if c.startswith("__m")])
+    finally:
+        cached.release()
+
+
+def _check(tagged: ir.Table, spec: ChainSpec) -> None:
     """One aggregate over the step events: empty times or units, and events matching several steps."""
-    custom = any(s.rule is not None for s in spec.steps)
-    hits = sum(m.fill_null(False).cast("int8") for m in matches)
-    considered = events.filter(hits > 0)
+    flags = [c for c in tagged.columns if c.startswith("__m")]
     problems = {
-        "null_ts": (events.ts.isnull(), "ts", "must not be empty (null) on step events"),
-        "null_unit": (events[spec.unit].isnull(), spec.unit, f"must not be empty (null) on step events (it is the unit)"),
+        "null_ts": (tagged[TS].isnull(), "ts", "must not be empty (null) on step events"),
+        "null_unit": (tagged[UNIT].isnull(), spec.unit, "must not be empty (null) on step events (it is the unit)"),
     }
-    if custom:
-        problems["overlap"] = (hits > 1, None, None)
-    counts = considered.aggregate(**{k: v[0].cast("int64").sum() for k, v in problems.items()}).to_pyarrow().to_pylist()[0]
+    if flags:
+        problems["overlap"] = (sum(tagged[f].cast("int8") for f in flags) > 1, None, None)
+    counts = tagged.aggregate(**{k: v[0].cast("int64").sum() for k, v in problems.items()}).to_pyarrow().to_pylist()[0]
+    names = {UNIT: spec.unit, TS: "ts", HOLD: spec.hold}
     for key, (predicate, column, rule) in problems.items():
         rows = counts[key] or 0
         if not rows:
             continue
-        example = considered.filter(predicate).limit(1)
-        shown = example.to_pyarrow().to_pylist()[0]
+        row = tagged.filter(predicate).order_by([ibis.asc(c, nulls_first=True) for c in (UNIT, TS)]).limit(1)
+        row = row.to_pyarrow().to_pylist()[0]
+        shown = {names.get(c, c): v for c, v in row.items() if c not in flags and c != STEP}
+        shown["step"] = spec.steps[row[STEP]].label
         plural = f"{rows:,} row{'s' if rows != 1 else ''}"
         if key == "overlap":
-            labels = [s.label for s, hit in zip(spec.steps, _rebind(example, spec)) if hit]
-            raise ValueError(f"events table: step rules overlap — {plural} match{'es' if rows == 1 else ''} several steps (the example matches "
-                             f"{', '.join(labels)}), but one event fills at most one step; make the rules exclusive. "
-                             f"Example: {shown}")
+            labels = [s.label for s, f in zip(spec.steps, flags) if row[f]]
+            raise ValueError(f"events table: step rules overlap — {plural} match{'es' if rows == 1 else ''} several steps "
+                             f"(the example matches {', '.join(labels)}), but one event fills at most one step; make the "
+                             f"rules exclusive. Example: {shown}")
         raise ValueError(f"events table, column '{column}': {rule} — {plural}; example: {shown}")
-
-
-def _rebind(one_row: ir.Table, spec: ChainSpec) -> list[bool]:
-    row = one_row.select(**{f"m{i}": s.matches(one_row).fill_null(False) for i, s in enumerate(spec.steps)})
-    values = row.to_pyarrow().to_pylist()[0]
-    return [values[f"m{i}"] for i in range(len(spec.steps))]
 
 
 def _hold_partitions(tagged: ir.Table) -> tuple[ir.Table, ir.Table]:
@@ -155,10 +167,10 @@ class Levels:
     start_id: bool
 
 
-def levels(events: ir.Table, spec: ChainSpec, start_ids: bool = False) -> Levels:
+def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False) -> Levels:
+    """The levels over the prepared step events (see :func:`prepared`)."""
     if spec.attempt not in ATTEMPTS:
         raise ValueError(f"attempt must be one of {', '.join(ATTEMPTS)}, got {spec.attempt!r}")
-    tagged = _tag(events, spec)
     window = interval_literal(spec.window)
     by = list(spec.by)
     starts = tagged.filter(tagged[STEP] == 0)
@@ -199,13 +211,14 @@ def _stacked(lv: Levels, k: int) -> ir.Table:
     return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
 
 
-def chains(events: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
+def chains(tagged: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
     """The counted chains: one row per counted start, with ``depth`` (steps reached) and ``t0..t{k-1}``.
 
-    ``times=False`` lets ``best`` without a breakdown keep only each unit's depth (no step times).
+    ``tagged`` are the prepared step events. ``times=False`` lets ``best`` without a breakdown keep
+    only each unit's depth (no step times).
     """
     k = len(spec.steps)
-    lv = levels(events, spec, start_ids=spec.attempt == "totals")
+    lv = levels(tagged, spec, start_ids=spec.attempt == "totals")
     chain = _stacked(lv, k)
     later = [time_column(j) for j in range(1, k)]
     if lv.start_id:
@@ -227,14 +240,14 @@ def chains(events: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
     return chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank")
 
 
-def reached_counts(events: ir.Table, spec: ChainSpec) -> pd.DataFrame:
+def reached_counts(tagged: ir.Table, spec: ChainSpec) -> pd.DataFrame:
     """Per segment: ``reached_j`` = counted units (or starts) that reached step j. Small, in pandas."""
     k = len(spec.steps)
     by = list(spec.by)
     if not spec.hold and (spec.attempt == "totals" or (spec.attempt == "best" and not by)):
         # Fast paths straight from the levels: every start of level j reached step j, and a unit's
         # best chain reaches step j exactly when one of its starts does.
-        lv = levels(events, spec)
+        lv = levels(tagged, spec)
         parts = []
         for j, table in enumerate(lv.tables):
             n = table.count() if spec.attempt == "totals" else table[UNIT].nunique()
@@ -251,6 +264,12 @@ def reached_counts(events: ir.Table, spec: ChainSpec) -> pd.DataFrame:
             if f"reached_{j}" not in wide.columns:
                 wide[f"reached_{j}"] = 0
         return wide[[*by, *[f"reached_{j}" for j in range(k)]]]
-    chain = chains(events, spec, times=False)
+    chain = chains(tagged, spec, times=False)
     reached = {f"reached_{j}": (chain.depth > j).cast("int64").sum() for j in range(k)}
     return (chain.group_by(by).aggregate(**reached) if by else chain.aggregate(**reached)).to_pandas()
+
+
+def counted_chains_frame(events: ir.Table, spec: ChainSpec) -> pd.DataFrame:
+    """The counted chains as a DataFrame (for tests and inspection of small logs)."""
+    with prepared(events, spec) as tagged:
+        return chains(tagged, spec, times=True).to_pandas()

@@ -172,7 +172,8 @@ def funnel(events, steps, window="1D", attempt: str = "best", by=None, hold: str
     spec = _spec(steps, window, attempt, by, hold, unit, quarter, check)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha!r}")
-    counts = _engine.reached_counts(as_table(events), spec)
+    with _engine.prepared(as_table(events), spec) as tagged:
+        counts = _engine.reached_counts(tagged, spec)
     for j in range(len(spec.steps)):
         counts[f"reached_{j}"] = counts[f"reached_{j}"].fillna(0).astype("int64")
     counts = _segment_order(counts, list(spec.by))
@@ -213,17 +214,18 @@ def time_to_convert(events, steps, window="1D", attempt: str = "best", by=None, 
     k = len(spec.steps)
     if k < 2:
         raise ValueError("time to convert needs at least two steps")
-    chain = _engine.chains(as_table(events), spec, times=True)
     labels = [s.label for s in spec.steps]
     pairs = [(j - 1, j) for j in range(1, k)] + ([(0, k - 1)] if k > 2 else [])
-    metrics = {}
-    for n, (a, b) in enumerate(pairs):
-        seconds = chain[time_column(b)].delta(chain[time_column(a)], unit="microsecond") / 1e6
-        metrics[f"n{n}"] = seconds.count()
-        metrics[f"median{n}"] = seconds.quantile(0.5)
-        metrics[f"p90_{n}"] = seconds.quantile(0.9)
     by = list(spec.by)
-    wide = (chain.group_by(by).aggregate(**metrics) if by else chain.aggregate(**metrics)).to_pandas()
+    with _engine.prepared(as_table(events), spec) as tagged:
+        chain = _engine.chains(tagged, spec, times=True)
+        metrics = {}
+        for n, (a, b) in enumerate(pairs):
+            seconds = chain[time_column(b)].delta(chain[time_column(a)], unit="microsecond") / 1e6
+            metrics[f"n{n}"] = seconds.count()
+            metrics[f"median{n}"] = seconds.quantile(0.5)
+            metrics[f"p90_{n}"] = seconds.quantile(0.9)
+        wide = (chain.group_by(by).aggregate(**metrics) if by else chain.aggregate(**metrics)).to_pandas()
     wide = _segment_order(wide, by)
     rows = []
     for _, seg in wide.iterrows():

@@ -11,17 +11,25 @@ from kit.funnel._input import parse_window
 from kit.quarter import Quarter
 
 BREAKDOWNS = ("device", "channel", "is_paid", "customer")
+_FROM_SESSIONS = ("device", "channel", "is_paid")
 
 
-def load_events(source, quarter, window="1D", *, quarters: int = 1, new_customer_days: int = 30) -> ir.Table:
+def load_events(source, quarter, window="1D", *, quarters: int = 1, attributes=BREAKDOWNS,
+                new_customer_days: int = 30) -> ir.Table:
     """Events from the start of ``quarter`` (or of the ``quarters - 1`` quarters before it) to its end
     plus the window, so steps completed after the quarter's end are seen.
 
-    Each event carries its session's ``device``, ``channel`` and ``is_paid`` and ``customer``:
-    ``"new"`` when the session's local day is fewer than ``new_customer_days`` days after the user's
-    signup day, else ``"returning"``. Events whose session or user is unknown get empty attributes.
-    The result is an Ibis expression: nothing is read until it is aggregated.
+    ``attributes`` (any of ``device``, ``channel``, ``is_paid``, ``customer``; default all) are
+    joined from the event's session: ``customer`` is ``"new"`` when the session's local day is fewer
+    than ``new_customer_days`` days after the user's signup day, else ``"returning"``. Events whose
+    session or user is unknown get empty attributes. Pass ``attributes=()`` when no breakdown is
+    needed: the joins are skipped. The result is an Ibis expression: nothing is read until it is
+    aggregated.
     """
+    attributes = [attributes] if isinstance(attributes, str) else list(attributes)
+    unknown = [a for a in attributes if a not in BREAKDOWNS]
+    if unknown:
+        raise ValueError(f"unknown attribute(s) {unknown}: load_events can attach {', '.join(BREAKDOWNS)}")
     if quarters < 1:
         raise ValueError(f"quarters must be ≥ 1, got {quarters!r}")
     if new_customer_days <= 0:
@@ -31,13 +39,22 @@ def load_events(source, quarter, window="1D", *, quarters: int = 1, new_customer
     for _ in range(quarters - 1):
         first = first.previous()
     tail = math.ceil(parse_window(window) / _dt.timedelta(days=1))
-    events = source.between("events", first.start, q.end + _dt.timedelta(days=tail))
-    sessions = source.table("sessions").select("session_id", "device", "channel", "is_paid", "started_at")
-    users = source.table("users").select("user_id", "signup_at")
-    users = users.rename(__signup_user="user_id")
-    sessions = sessions.rename(__session="session_id")
+    last = q.end + _dt.timedelta(days=tail)
+    events = source.between("events", first.start, last)
+    if not attributes:
+        return events
+
+    # A session that started the evening before the first day can still log events on it.
+    sessions = source.between("sessions", first.start - _dt.timedelta(days=1), last)
+    sessions = sessions.select(__session="session_id", __session_user="user_id", started_at="started_at",
+                               **{a: a for a in attributes if a in _FROM_SESSIONS})
     joined = events.left_join(sessions, events.session_id == sessions.__session)
-    joined = joined.left_join(users, joined.user_id == users.__signup_user)
-    days = joined.started_at.date().delta(joined.signup_at.date(), unit="day")
-    customer = ibis.cases((days < new_customer_days, "new"), (days >= new_customer_days, "returning"), else_=ibis.null("string"))
-    return joined.select(*events.columns, "device", "channel", "is_paid", customer=customer)
+    extra = {a: joined[a] for a in attributes if a in _FROM_SESSIONS}
+    if "customer" in attributes:
+        users = source.table("users").select(__signup_user="user_id", signup_at="signup_at")
+        joined = joined.left_join(users, joined.user_id == users.__signup_user)
+        days = joined.started_at.date().delta(joined.signup_at.date(), unit="day")
+        extra["customer"] = ibis.cases((days < new_customer_days, "new"), (days >= new_customer_days, "returning"),
+                                       else_=ibis.null("string"))
+        extra = {a: joined[a] for a in attributes if a in _FROM_SESSIONS} | {"customer": extra["customer"]}
+    return joined.select(*events.columns, **{a: extra[a] for a in attributes})
