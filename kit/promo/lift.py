@@ -203,7 +203,7 @@ def _two_sided_p(effect_draws: np.ndarray) -> float:
 
 
 def _estimate(window: _Window, *, seasonality: int | None, alpha: float, n_draws: int, seed: int,
-              level_prior: str | None, start_params: np.ndarray | None = None, parameter_sets: int = 20) -> _Estimate:
+              level_prior: str | None, start_params: np.ndarray | None = None, parameter_sets: int = 10) -> _Estimate:
     y_std, x_std, y_mean, y_sd, x_mean, x_sd = _standardise(window)
     fitted = _model.fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params)
     origin = int(np.flatnonzero(window.observed)[-1])
@@ -461,7 +461,7 @@ def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_d
 def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
          pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
          seed: int = 0, *, exclude=None, n_draws: int = 1000, level_prior: str | None = "auto",
-         parameter_sets: int = 20, placebos: int = 0, warn: bool = True) -> LiftResult:
+         parameter_sets: int = 10, placebos: int = 0, warn: bool = True) -> LiftResult:
     """Counterfactual incremental ``target`` of a promotion running ``start``..``end`` (inclusive dates).
 
     Rows of the result: ``before`` (only with ``gap_days``: the presale / "waiting for 11.11" days),
