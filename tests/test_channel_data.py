@@ -256,3 +256,25 @@ def test_weekly_gap_and_unpaid_spend_are_errors(tables, tmp_path):
     write(negative, folder)
     with pytest.raises(kit.ContractError, match="ad_spend.*spend.*≥ 0"):
         weekly(kit.connect(folder, params=kit.params.load("2025Q4")), "2024-07-01", "2024-12-31")
+
+
+# -- findings: the words carry the results' numbers ---------------------------------------------------
+
+def test_findings_state_the_computed_figures(source):
+    from kit.stats import format_roas
+    from tests.test_channel_response import simulate
+
+    result = summary(source, "2025Q4")
+    journeys = paths(source, "2025Q4", "30D")
+    attributed = kit.channel.attribution(journeys, ["last", "markov", "shapley"])
+    frame, truth = simulate(weeks=104)
+    model = kit.channel.response_model(frame, "gmv", list(truth), bootstrap=10, period=(frame.week.iloc[-13], frame.week.iloc[-1]))
+    plan = kit.channel.reallocate(model, bounds=0.2)
+    text = kit.channel.findings(result, attributed, model, plan, bounds=0.2)
+    t = result.to_pandas().set_index("channel")
+    assert format_roas(t.loc["paid channels", "roas"]) in text
+    missed = [c for c in PAID if t.loc[c, "target_met"] is False]
+    assert all(f"{c} {format_roas(t.loc[c, 'roas'])} against" in text for c in missed)
+    change, low, high = plan.total_change
+    assert f"{change:+,.0f} yuan of GMV (95% interval {low:+,.0f} to {high:+,.0f})" in text
+    assert "±20%" in text and text.count("\n- ") == 3
