@@ -312,6 +312,7 @@ def test_verdict_names_the_winner_and_rejects_a_guardrail_breach():
     res2 = ab.analyze(hurt, [ab.Mean("revenue"), ab.Proportion("converted")])
     v2 = ab.verdict(res2, "revenue", guardrails=["converted"])
     assert v2.status == "guardrail breached" and v2.breached == {"v1": ["converted"]}
+    assert v2.watch["v1"] == ["converted"] and "Guardrail watch list" in v2.text
     broken = ab.srm({"control": 4000, "v1": 3000, "v2": 4100})
     assert ab.verdict(res, "revenue", srm=broken).status == "invalid"
 

@@ -128,6 +128,13 @@ def test_the_planted_winners_are_found_and_null_arms_are_not_called(selling_poin
 
 
 @needs_sample
+def test_the_planted_guardrail_harm_is_on_the_watch_list(selling_points, truth):
+    breach = truth["pdp_selling_points"]["guardrail_breach"]
+    assert breach and set(breach) <= set(selling_points.verdict.watch)
+    assert not set(breach) & set(selling_points.verdict.winners)
+
+
+@needs_sample
 def test_planted_ctr_lifts_lie_in_their_intervals(selling_points, truth):
     frame = selling_points.primary.to_pandas().set_index("variant")
     for arm, lift in _planted(truth, "pdp_selling_points", "ctr").items():

@@ -9,6 +9,9 @@
 - **no winner**: no significant arm, and every arm's interval excludes a lift of ``min_lift`` or
   more (the test could have seen one);
 - **inconclusive**: no significant arm, but lifts of ``min_lift`` were not ruled out.
+
+Every arm worse than control on a guardrail at the unadjusted level is listed as a *watch list*
+(with how many such flags chance alone would produce), whatever the status.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ class Verdict:
     winners: list[str] = field(default_factory=list)
     breached: dict[str, list[str]] = field(default_factory=dict)
     losers: list[str] = field(default_factory=list)
+    watch: dict[str, list[str]] = field(default_factory=dict)
     text: str = ""
 
     def _repr_markdown_(self) -> str:
@@ -85,6 +89,22 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
             if row.effect < 0 and row.pvalue < alpha:
                 breached.setdefault(arm, []).append(g)
     winners = [a for a in significant_up if a not in breached]
+    # every arm worse than control on a guardrail at the unadjusted level: a watch list, not a decision
+    harmful = guard_frame[guard_frame["metric"].isin(list(guardrails)) & (guard_frame["effect"] < 0)
+                          & (guard_frame["pvalue"] < alpha)]
+    watch: dict[str, list[str]] = {}
+    for _, row in harmful.iterrows():
+        watch.setdefault(row.variant, []).append(row.metric)
+    guard_comparisons = int(guard_frame["metric"].isin(list(guardrails)).sum())
+    watch_line = ""
+    if watch:
+        items = "; ".join(
+            f"{arm}: " + ", ".join(
+                f"{r.metric} {_pct(r.rel_effect)} (p = {r.pvalue:.2g})" for r in harmful[harmful.variant == arm].itertuples())
+            for arm in sorted(watch))
+        watch_line = (f" Guardrail watch list (worse than control at the unadjusted {alpha:g} level; about "
+                      f"{alpha / 2 * guard_comparisons:.1f} such flags are expected by chance over {guard_comparisons} "
+                      f"guardrail comparisons): {items}.")
     loser_line = (f" {len(losers)} arm(s) were significantly worse than control: {', '.join(losers)}." if losers else "")
     lines = []
     if winners:
@@ -116,4 +136,6 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
                          f"{int((rows['rel_ci_high'] >= min_lift).sum())} of {arms} arms.")
         lines.append(f"The best-looking arm, {best.name}, moved {primary} by {_describe_row(best, alpha)}.")
     lines.append(power_line + loser_line)
-    return Verdict(status, primary, winners=winners, breached=breached, losers=losers, text="\n\n".join(lines))
+    if watch_line:
+        lines.append(watch_line.strip())
+    return Verdict(status, primary, winners=winners, breached=breached, losers=losers, watch=watch, text="\n\n".join(lines))
