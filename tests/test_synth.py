@@ -131,16 +131,26 @@ def test_cli_rejects_a_bad_scale(capsys):
     assert "--scale must be > 0" in capsys.readouterr().err
 
 
-def test_python_dash_m_entry_point_exists():
-    import importlib.util
+def test_python_dash_m_entry_point():
+    import subprocess
+    import sys
 
-    assert importlib.util.find_spec("kit.synth.__main__") is not None
+    done = subprocess.run([sys.executable, "-m", "kit.synth", "--help"], capture_output=True, text=True, check=True)
+    assert "--scale" in done.stdout and "--if-missing" in done.stdout
+
+
+def test_id_arrays_with_nulls():
+    ids = io.id_array("k", np.array([1, 2, 30]), 5, null=np.array([False, True, False]))
+    assert ids.to_pylist() == ["k00001", None, "k00030"]
+    with pytest.raises(ValueError, match="does not fit"):
+        io.id_array("u", np.array([10 ** 7]), 7)
 
 
 # ---------------------------------------------------------------------------------------------
 # Contract and sizes
 
 
+@pytest.mark.slow
 def test_every_table_loads_through_the_contract(sample):
     counts = kit.connect(sample).check()
     truth = json.loads((sample / "truth.json").read_text(encoding="utf-8"))

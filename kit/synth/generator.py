@@ -550,13 +550,12 @@ class Run:
         t_abs = np.round(start[sess] + t_rel, 3)
         order = np.lexsort((code, t_abs, sess))
         sess, t_abs, code, ev_sku, screen = sess[order], t_abs[order], code[order], ev_sku[order], screen[order]
-        sku_ids = id_array("k", np.maximum(ev_sku, 0) + 1, 5)
         self.out.part("events", pa.table({
             "user_id": id_array("u", s["user"][sess] + 1, self.user_width),
             "session_id": id_array("s", s["id"][sess], self.session_width),
             "ts": pa.array(self.cal.utc_ms(t_abs), UTC_MS),
             "event": _dict(EVENT_NAMES, code),
-            "sku_id": pa.array(sku_ids.to_numpy(zero_copy_only=False), pa.string(), mask=ev_sku < 0),
+            "sku_id": id_array("k", np.maximum(ev_sku, 0) + 1, 5, null=ev_sku < 0),
             "screen": pa.array(screen.astype(np.int16), pa.int16(), mask=screen == 0),
         }))
         self.counts["events"] += int(sess.size)

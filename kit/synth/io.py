@@ -17,8 +17,11 @@ MANIFEST = "MANIFEST.sha256"
 UTC_MS = pa.timestamp("ms", tz="UTC")   # every timestamp is stored in UTC, to the millisecond
 
 
-def id_array(prefix: str, numbers: np.ndarray, width: int) -> pa.StringArray:
-    """Fixed-width string ids (``u0000123``) built straight into an Arrow buffer (no Python loop)."""
+def id_array(prefix: str, numbers: np.ndarray, width: int, null: np.ndarray | None = None) -> pa.StringArray:
+    """Fixed-width string ids (``u0000123``) built straight into an Arrow buffer (no Python loop).
+
+    ``null`` marks entries that are missing (their bytes are kept but masked by the validity bitmap).
+    """
     numbers = np.asarray(numbers, dtype=np.int64)
     n = numbers.size
     total = len(prefix) + width
@@ -31,7 +34,12 @@ def id_array(prefix: str, numbers: np.ndarray, width: int) -> pa.StringArray:
         buf[:, j] = rest % 10 + 48
         rest //= 10
     offsets = np.arange(n + 1, dtype=np.int64) * total
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf.tobytes())).cast(pa.string())
+    validity, null_count = None, 0
+    if null is not None and null.any():
+        validity = pa.py_buffer(np.packbits(~np.asarray(null, dtype=bool), bitorder="little").tobytes())
+        null_count = int(np.count_nonzero(null))
+    array = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf.tobytes()), validity, null_count)
+    return array.cast(pa.string())
 
 
 def dictionary(names: tuple[str, ...], codes: np.ndarray) -> pa.DictionaryArray:
