@@ -366,8 +366,11 @@ def test_zero_variance_metric(users):
 
 
 def test_missing_column(users):
-    with pytest.raises(ValueError, match=r"metric 'ctr'.*column 'pre_pdp_views' not in the data; columns present"):
+    with pytest.raises(ValueError, match=r"metric 'ctr'.*covariate column\(s\) 'pre_pdp_views' not in the data.*cuped=False"):
         ab.analyze(users.drop(columns="pre_pdp_views"), "ctr")
+    assert len(ab.analyze(users.drop(columns="pre_pdp_views"), "ctr", cuped=False).to_pandas()) == 2
+    with pytest.raises(ValueError, match=r"metric 'add_to_carts/pdp_views'.*column 'pdp_views' not in the data; columns present"):
+        ab.analyze(users.drop(columns="pdp_views"), ab.Ratio("add_to_carts", "pdp_views"))
     with pytest.raises(ValueError, match=r"variant: column 'arm' not in the data"):
         ab.analyze(users, ab.Mean("revenue"), variant="arm")
 
@@ -384,6 +387,10 @@ def test_nulls_and_non_binary_proportions_are_rejected(users):
 def test_other_bad_arguments(users):
     with pytest.raises(ValueError, match="unknown correction 'sidak'"):
         ab.analyze(users, ab.Mean("revenue"), correction="sidak")
+    with pytest.raises(ValueError, match="planned_users .* must be > 1"):
+        ab.analyze(users, ab.Mean("revenue"), sequential=True, planned_users=0)
+    with pytest.raises(ValueError, match="prior_sd must be > 0"):
+        ab.analyze(users, ab.Mean("revenue"), prior_sd=0)
     with pytest.raises(ValueError, match="unknown metric 'clicks'"):
         ab.analyze(users, "clicks")
     with pytest.raises(ValueError, match="denominator 'zero' sums to 0"):

@@ -124,6 +124,10 @@ def compute(arms: list[str], moments: Moments, metrics, control: str, *, alpha: 
         raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if planned_users is not None and not planned_users > 1:
+        raise ValueError(f"planned_users (users per arm the sequential test is tuned for) must be > 1, got {planned_users!r}")
+    if prior_sd is not None and not prior_sd > 0:
+        raise ValueError(f"prior_sd must be > 0 (or None for a flat prior), got {prior_sd!r}")
     small = [(a, int(n)) for a, n in zip(arms, moments.n) if n < 2]
     if small:
         raise ValueError(f"every arm needs at least 2 users; too few in: {', '.join(f'{a!r} ({n})' for a, n in small)}")

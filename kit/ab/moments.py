@@ -94,6 +94,11 @@ def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str
     _require_columns(table, [variant], "variant")
     columns: list[str] = []
     for metric in metrics:
+        missing_covariates = [c for c in metric.covariate_columns if c not in table.columns]
+        if missing_covariates and all(c in table.columns for c in metric.value_columns):
+            raise ValueError(f"metric {metric.name!r} ({metric!r}): CUPED covariate column(s) "
+                             f"{', '.join(map(repr, missing_covariates))} not in the data; columns present: "
+                             f"{', '.join(table.columns)}. Pass cuped=False (standard names) or drop covariate=.")
         _require_columns(table, metric.columns, f"metric {metric.name!r} ({metric!r})")
         columns.extend(c for c in metric.columns if c not in columns)
     check_one_arm_per_user(table, variant, unit)
