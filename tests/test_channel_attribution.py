@@ -250,3 +250,10 @@ def test_negative_counts_empty_paths_and_missing_lags():
     no_conversions = small_paths().assign(conversions=0, value=0.0)
     with pytest.raises(ValueError, match="no journey converts"):
         attribution(no_conversions, "markov", channels=CHANNELS)
+
+
+def test_shapley_with_more_channels_than_bits_in_a_mask():
+    many = [f"c{i:02d}" for i in range(70)]
+    frame = random_journeys(8, 150, channels=["c01", "c33", "c62", "c63", "c69", "c05"])
+    r = attribution(frame, "shapley", channels=many)
+    assert credit(r, "shapley") == pytest.approx(brute_force_shapley(frame, "conversions"), rel=1e-12)

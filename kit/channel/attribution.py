@@ -157,6 +157,20 @@ def _rule_credit(j: Journeys, model: str, half_life_days: float) -> tuple[np.nda
 def _shapley_credit(j: Journeys) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form Shapley value: each journey's credit split equally over its distinct channels."""
     k = len(j.channels)
+    conversions, value = np.zeros(k), np.zeros(k)
+    if k <= 62:
+        # Each journey's channel set as a bit mask (OR over its touches), then one row per distinct set.
+        starts = np.flatnonzero(j.position == 0)
+        masks = np.bitwise_or.reduceat(np.left_shift(np.int64(1), j.codes), starts)
+        rows = j.row[starts]
+        sets, index = np.unique(masks, return_inverse=True)
+        set_conversions = np.bincount(index, weights=j.conversions[rows], minlength=len(sets))
+        set_value = np.bincount(index, weights=j.value[rows], minlength=len(sets))
+        members = (sets[:, None] >> np.arange(k)) & 1
+        size = members.sum(axis=1)
+        conversions = members.T @ (set_conversions / size)
+        value = members.T @ (set_value / size)
+        return conversions, value
     pair = j.row * k + j.codes
     distinct_pairs = np.unique(pair)
     rows, codes = distinct_pairs // k, distinct_pairs % k
