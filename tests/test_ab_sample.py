@@ -78,6 +78,8 @@ def test_user_metrics_options(tiny_source):
     assert short.loc["u1", "pre_pdp_views"] == 1 and short.loc["u3", "pre_orders"] == 0
     later = ab.user_metrics(tiny_source, "e1", end="2025-10-09").to_pyarrow().to_pandas().set_index("user_id")
     assert later.loc["u1", "pdp_views"] == 3 and later.loc["u3", "orders"] == 1
+    early = ab.user_metrics(tiny_source, "e1", end="2025-10-06").to_pyarrow().to_pandas().set_index("user_id")
+    assert list(early.index) == ["u1"] and early.loc["u1", "pdp_views"] == 1  # u2, u3 not exposed yet
 
 
 def test_user_metrics_bad_input(tiny_source):

@@ -7,7 +7,8 @@ to the end of the experiment window:
 - the same measures in the ``pre_window_days`` before the user's own first exposure, prefixed
   ``pre_``: pre-treatment behaviour, hence valid CUPED covariates.
 
-The window ends at the end of the local day of the last exposure unless ``end`` is given. Only
+The window ends at the end of the local day of the last exposure unless ``end`` is given (then
+only users exposed by the end of that day are included, as an analyst looking on that day saw). Only
 the result's aggregates (through :func:`kit.ab.analyze`) ever leave the engine.
 """
 from __future__ import annotations
@@ -53,6 +54,8 @@ def user_metrics(source, experiment_id: str, pre_window_days: int = 14, *, end: 
         "user_id", "variant", "first_exposure_at")
     start_day, end_day, _ = _window_bounds(exposures, experiment_id, source, end)
     window_end = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time())
+    # a window cut short (end=) keeps only the users exposed by then
+    exposures = exposures.filter(exposures.first_exposure_at < window_end)
     lookback = ibis.interval(days=pre_window_days)
     earliest = start_day - dt.timedelta(days=pre_window_days)
 
