@@ -63,11 +63,46 @@ def measure(label: str, func, memory=None):
     return result
 
 
+def sample_accuracy(quarter: str = "2025Q4") -> None:
+    """Planted (data/sample/truth.json) against recovered, with the notebook's settings, and the steps' wall time."""
+    import json
+
+    import kit
+    from kit import config
+
+    truth = json.loads((config.SAMPLE_DIR / "truth.json").read_text(encoding="utf-8"))["channels"]
+    p = kit.params.load(quarter)
+    start = time.perf_counter()
+    src = kit.connect(params=p)
+    weekly_table = kit.channel.weekly(src, p.channel.history_start, kit.Quarter(quarter).end, params=p)
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    model = kit.channel.response_model(weekly_table, "gmv", weekly_table.attrs["spend_columns"], controls=p.channel.controls,
+                                       saturation=p.channel.saturation, bootstrap=p.channel.bootstrap, seed=p.channel.seed,
+                                       period=quarter, exclude="promo_week")
+    fitted = time.perf_counter() - start
+    table = model.roas().set_index("channel")
+    params = model.params().set_index("channel")
+    plan = kit.channel.reallocate(model, bounds=p.channel.bounds).to_pandas().set_index("channel")
+    print(f"\nSample, {quarter}: weekly table {loaded:.1f} s; response model ({model.kind}, {p.channel.bootstrap} draws, both shapes) {fitted:.1f} s")
+    print("| channel | planted ROAS | ROAS (95% interval) | planted adstock | adstock | planted mROAS | mROAS (95% interval) | budget move |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for channel, row in table.iterrows():
+        t = truth[channel]
+        print(f"| {channel} | {t['roas'][quarter]:.2f} | {row.roas:.2f} ({row.roas_ci_low:.2f}–{row.roas_ci_high:.2f}) | "
+              f"{t['adstock']:.2f} | {params.loc[channel, 'adstock']:.2f} | {t['mroas'][quarter]:.2f} | "
+              f"{row.mroas:.2f} ({row.mroas_ci_low:.2f}–{row.mroas_ci_high:.2f}) | {plan.loc[channel, 'change_pct']:+.0%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--journeys", type=int, default=1_000_000)
     parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--sample", action="store_true", help="only: planted vs recovered on data/sample")
     args = parser.parse_args()
+    if args.sample:
+        sample_accuracy()
+        return
 
     print("| step | wall time | peak memory (tracemalloc) |")
     print("| --- | --- | --- |")
