@@ -258,13 +258,6 @@ def _ranks_within(keys: np.ndarray) -> np.ndarray:
     return np.arange(n) - group_start
 
 
-@dataclass
-class MonthResult:
-    orders: dict
-    n_sessions: int
-    n_events: int
-
-
 class Run:
     """State shared across months: users, experiments, accumulators for the truths."""
 
@@ -564,12 +557,12 @@ class Run:
     # -- touchpoints ----------------------------------------------------------------------
     def _touchpoints(self, rng, s) -> None:
         n = s["start"].size
-        paid_index = {c: i for i, c in enumerate(plan.CHANNELS)}
+        channel_index = {c: i for i, c in enumerate(plan.CHANNELS)}
         cause_channel = np.where(s["cause"] > 0, s["cause"] - 1, -1)        # PAID index = CHANNELS index
         rerouted = (cause_channel >= 0) & (cause_channel != s["channel"])
         repeat_self = (cause_channel >= 0) & ~rerouted & (rng.random(n) < 0.3)
         early = rng.random(n) < 0.12
-        early_pool = np.array([paid_index["xiaohongshu"], paid_index["douyin"], paid_index["feed_ads"]])
+        early_pool = np.array([channel_index["xiaohongshu"], channel_index["douyin"], channel_index["feed_ads"]])
         early_channel = early_pool[rng.choice(3, n, p=[0.40, 0.35, 0.25])]
         extra_user = np.concatenate([s["user"][rerouted | repeat_self], s["user"][early]])
         extra_channel = np.concatenate([cause_channel[rerouted | repeat_self], early_channel[early]])

@@ -84,7 +84,6 @@ class MediaPlan:
 def build(rng: np.random.Generator, n_days: int, year_of_day: np.ndarray, scale: float) -> MediaPlan:
     n_weeks = (n_days + 6) // 7
     channels = plan.PAID
-    week_of_day = np.arange(n_days) // 7
     year_of_week = year_of_day[np.minimum(np.arange(n_weeks) * 7, n_days - 1)]
     # Draw flight patterns until every pair of weekly spend series is nearly uncorrelated (< 0.3).
     for _attempt in range(500):
@@ -130,5 +129,4 @@ def build(rng: np.random.Generator, n_days: int, year_of_day: np.ndarray, scale:
     ctr = np.array([plan.MEDIA[c].click_rate for c in channels])[:, None]
     impressions = np.round(daily / cpm * 1000.0 * np.exp(rng.normal(0, 0.08, daily.shape))).astype(np.int64)
     clicks = rng.binomial(impressions, np.clip(ctr * np.exp(rng.normal(0, 0.1, daily.shape)), 0, 1)).astype(np.int64)
-    del week_of_day
     return MediaPlan(daily, weekly_spent, stock, incr, daily_incr, half, beta, impressions, clicks, max_corr)
