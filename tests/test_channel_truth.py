@@ -95,3 +95,10 @@ def test_summary_last_click_roas_matches_the_planted_last_click(truth):
     for channel, planted in truth.items():
         assert table.loc[channel, "roas"] == pytest.approx(planted["last_click_roas"][QUARTER], rel=1e-6)
         assert table.loc[channel, "spend"] == pytest.approx(planted["spend"][QUARTER], rel=1e-9)
+
+
+def test_planted_marginal_roas_inside_the_intervals(truth, fitted):
+    """The slope over the observed spend is identified: 95% intervals should hold the planted mROAS (allow one miss in six)."""
+    _, table, _ = fitted
+    inside = [table.loc[c, "mroas_ci_low"] <= truth[c]["mroas"][QUARTER] <= table.loc[c, "mroas_ci_high"] for c in CHANNELS]
+    assert sum(inside) >= len(CHANNELS) - 1, dict(zip(CHANNELS, inside))
