@@ -285,3 +285,14 @@ def test_reallocation_target_roas_and_errors(fitted):
         reallocate(model, budget=1.0)
     with pytest.raises(ValueError, match="bounds name channel 'tiktok'"):
         reallocate(model, bounds={"tiktok": 0.2})
+
+
+def test_reallocation_with_a_new_budget(fitted):
+    _, _, model = fitted
+    current = reallocate(model).to_pandas().set_index("channel").loc["total", "current_spend"]
+    plan = reallocate(model, budget=1.1 * current, bounds=0.3).to_pandas().set_index("channel")
+    rows = plan.drop(index="total")
+    assert rows.proposed_spend.sum() == pytest.approx(1.1 * current, rel=1e-9)
+    assert (rows.proposed_spend <= rows.current_spend * 1.3 * (1 + 1e-9)).all()
+    assert (rows.proposed_spend >= rows.current_spend * 0.7 * (1 - 1e-9)).all()
+    assert plan.loc["total", "gmv_change"] > 0
