@@ -77,13 +77,16 @@ def plot_scroll_exits(data: pd.DataFrame, x: str = "screen", reach: str = "reach
     return ax
 
 
-def plot_change(data: pd.DataFrame, x: str = "difference", y: str = "step", low: str = "difference_low",
+def plot_change(data: pd.DataFrame, x: str = "difference", y="step", low: str = "difference_low",
                 high: str = "difference_high", hue: str | None = None, ax=None):
-    """Dot-and-interval plot of a change (e.g. quarter over quarter) per step; red where the interval excludes 0.
+    """Dot-and-interval plot of a change (e.g. quarter over quarter) per row; red where the interval excludes 0.
 
+    ``y``: the label column, or a list of columns joined into one label (e.g. ``["device", "step"]``).
     ``hue``: a boolean column to colour by instead (e.g. ``significant``).
     """
-    _need(data, [x, y, low, high, hue], "plot_change")
+    label_columns = [y] if isinstance(y, str) else list(y)
+    _need(data, [x, *label_columns, low, high, hue], "plot_change")
+    labels = data[label_columns].astype(str).agg(" · ".join, axis=1)
     ax = _axes(ax, 7, max(2.2, 0.4 * len(data) + 1))
     positions = np.arange(len(data))[::-1]
     flagged = data[hue].astype(bool).to_numpy() if hue else ((data[low] > 0) | (data[high] < 0)).to_numpy()
@@ -91,7 +94,8 @@ def plot_change(data: pd.DataFrame, x: str = "difference", y: str = "step", low:
     ax.hlines(positions, data[low], data[high], colors=colors, linewidth=2)
     ax.scatter(data[x], positions, c=colors, s=24, zorder=3)
     ax.axvline(0, color="black", linewidth=0.8, linestyle="--")
-    ax.set_yticks(positions, data[y].astype(str).tolist())
+    ax.set_yticks(positions, labels.tolist())
+    ax.set_ylim(-0.7, len(data) - 0.3)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     ax.set_xlabel(x.replace("_", " ") + " (percentage points)")
     return ax

@@ -1,0 +1,129 @@
+"""A quarter's funnel review, as the notebook shows it: every result from one load, and the finding in words."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
+from kit.funnel.core import FunnelResult, TimeToConvert, funnel, time_to_convert
+from kit.funnel.data import load_events
+from kit.funnel.scroll import ScrollExits, scroll_exits
+from kit.quarter import Quarter
+
+_UNIT_WORDS = {"user_id": "users", "session_id": "sessions"}
+
+
+def _pct(x: float, digits: int = 1) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f} pp"
+
+
+def format_seconds(seconds: float) -> str:
+    """``245.8`` → ``"4 min 6 s"``: durations the way an analyst reads them."""
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+@dataclass
+class FunnelReview:
+    quarter: str
+    funnel: FunnelResult
+    breakdowns: dict[str, tuple[FunnelResult, SegmentComparison]]
+    quarter_change: QuarterComparison | None
+    previous_quarter: str
+    time_to_convert: TimeToConvert
+    scroll_exits: ScrollExits | None
+    correction: str
+    notes: list[str] = field(default_factory=list)
+
+    def summary_markdown(self) -> str:
+        """The finding in plain words, every figure computed from the results above."""
+        f = self.funnel
+        table = f.to_pandas()
+        unit = _UNIT_WORDS.get(f.spec.unit, f"units of {f.spec.unit}")
+        last = table.iloc[-1]
+        lines = [f"**{self.quarter} funnel** ({unit}, {f.spec.attempt} attempt): {f.cohort:,} {unit} reached "
+                 f"`{f.steps[0]}`; {_pct(last['conversion_from_start'])} of them reached `{f.steps[-1]}` "
+                 f"(95% CI {_pct(last['conversion_from_start_low'])}–{_pct(last['conversion_from_start_high'])})."]
+        if len(f.steps) > 1 and f.cohort:
+            leak = f.biggest_leak()
+            lines.append(f"- **Biggest leak:** `{leak['from_step']}` → `{leak['to_step']}`: {_pct(leak['drop_off_rate'])} of "
+                         f"the {leak['entered']:,} {unit} who reached `{leak['from_step']}` went no further "
+                         f"(95% CI {_pct(leak['drop_off_low'])}–{_pct(leak['drop_off_high'])}), {leak['lost']:,} {unit} lost.")
+        for name, (_, comparison) in self.breakdowns.items():
+            hits = comparison.significant()
+            if hits.empty:
+                lines.append(f"- **By {name}:** no segment's step conversion differs significantly from the rest "
+                             f"({self.correction}-adjusted).")
+                continue
+            shown = []
+            for row in hits.head(3).itertuples():
+                shown.append(f"{getattr(row, name)} at `{row.step}` {_pct(row.conversion)} vs {_pct(row.rest_conversion)} "
+                             f"for the rest ({_pp(row.difference)})")
+            more = f"; {len(hits) - 3} more in the table" if len(hits) > 3 else ""
+            lines.append(f"- **By {name}** ({len(hits)} significant, {self.correction}-adjusted): "
+                         + "; ".join(shown) + more + ".")
+        if self.quarter_change is None:
+            lines.append(f"- **Quarter over quarter:** no events in {self.previous_quarter} to compare against.")
+        else:
+            change = self.quarter_change.to_pandas()
+            steps = change[change["measure"] == "from_previous"]
+            moved = steps[(steps["difference_low"] > 0) | (steps["difference_high"] < 0)]
+            if moved.empty:
+                lines.append(f"- **Quarter over quarter:** no step's conversion changed significantly against "
+                             f"{self.previous_quarter} (every 95% interval includes zero).")
+            else:
+                shown = [f"`{r.step}` {_pct(r.previous_rate)} → {_pct(r.rate)} ({_pp(r.difference)}, 95% CI "
+                         f"{_pp(r.difference_low)} to {_pp(r.difference_high)})" for r in moved.itertuples()]
+                lines.append(f"- **Quarter over quarter** against {self.previous_quarter}: " + "; ".join(shown) + ".")
+        if self.scroll_exits is not None and self.scroll_exits.views:
+            worst = self.scroll_exits.worst()
+            lines.append(f"- **Detail page:** screen {int(worst['screen'])} loses the most: {_pct(worst['exit_rate'])} of the "
+                         f"views that reach it leave there (95% CI {_pct(worst['exit_rate_low'])}–"
+                         f"{_pct(worst['exit_rate_high'])}); {_pct(worst['reach'])} of {self.scroll_exits.views:,} views get that far.")
+        ttc = self.time_to_convert.to_pandas()
+        if len(ttc):
+            end = ttc.iloc[-1]
+            lines.append(f"- **Time to convert:** median {format_seconds(end['median_seconds'])} from `{end['from_step']}` to "
+                         f"`{end['to_step']}` (90% within {format_seconds(end['p90_seconds'])}, {int(end['conversions']):,} "
+                         f"conversions).")
+        return "\n".join(lines)
+
+
+def review_quarter(source, params, *, steps=None, window=None, attempt=None, breakdowns=None, unit=None,
+                   hold=None, alpha=None, correction=None, scroll: bool = True) -> FunnelReview:
+    """Everything the funnel notebook shows for ``params.quarter``; ``None`` arguments come from ``params.funnel``."""
+    fp = params.funnel
+    steps = list(steps if steps is not None else fp.steps)
+    window = window if window is not None else fp.window
+    attempt = attempt if attempt is not None else fp.attempt
+    breakdowns = list(breakdowns if breakdowns is not None else fp.breakdowns)
+    unit = unit if unit is not None else fp.unit
+    hold = hold if hold is not None else fp.hold
+    alpha = alpha if alpha is not None else fp.alpha
+    correction = correction if correction is not None else fp.correction
+    q = Quarter(params.quarter)
+    events = load_events(source, q, window, quarters=2, attributes=breakdowns, new_customer_days=fp.new_customer_days)
+    common = dict(window=window, attempt=attempt, hold=hold, unit=unit, alpha=alpha)
+    current = funnel(events, steps, quarter=q.label, **common)
+    previous = funnel(events, steps, quarter=q.previous().label, **common)
+    change = compare_quarters(current, previous, alpha=alpha) if previous.cohort else None
+    by = {}
+    for name in breakdowns:
+        result = funnel(events, steps, by=name, quarter=q.label, **common)
+        by[name] = (result, compare_segments(result, correction=correction, alpha=alpha))
+    ttc = time_to_convert(events, steps, window=window, attempt=attempt, hold=hold, unit=unit, quarter=q.label)
+    exits = scroll_exits(events, quarter=q.label, alpha=alpha) if scroll else None
+    return FunnelReview(q.label, current, by, change, q.previous().label, ttc, exits, correction)
