@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     except (ReportError, ParamsError, ValueError) as error:
         print(f"kit report: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("kit report: interrupted; existing reports were left as they were", file=sys.stderr)
+        return 130
     for report in reports:
         failed = [e for e in report.entries if not e.ok]
         done = len(report.entries) - len(failed)

@@ -21,8 +21,10 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -160,9 +162,17 @@ def _worker_setup() -> None:
       failures come back as outcomes.
     """
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # Ctrl-C reaches the whole process group; the parent decides and stops workers with SIGTERM,
+    # which unwinds papermill so that it shuts its kernel down (see run_tasks).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def run_task(task: Task) -> Outcome:
@@ -278,9 +288,14 @@ def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True)
                 done = outcomes[i]
                 bar.set_postfix_str(f"{done.quarter} {done.name}: {done.status}")
                 bar.update()
-        except BaseException:
+        except BaseException:  # Ctrl-C or SIGTERM: stop the workers now, not after their notebooks
             for future in futures:
                 future.cancel()
+            # ProcessPoolExecutor has no public way to stop running tasks before Python 3.14's
+            # terminate_workers(); SIGTERM makes each worker shut its kernel down and exit.
+            for process in list(getattr(pool, "_processes", {}).values()):
+                if process.is_alive():
+                    process.terminate()
             raise
         finally:
             bar.close()
@@ -378,8 +393,10 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     source = _resolve_source(source)
     jobs = jobs or default_jobs()
 
+    _remove_orphaned_staging(out_root)
     staging = {label: _staging_folder(out_root, label) for label in labels}
     started = time.perf_counter()
+    previous_sigterm = _sigterm_as_interrupt()
     try:
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
                       kernel_name=kernel_name, timeout=timeout) for label in labels for nb in notebooks]
@@ -406,6 +423,19 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
         for folder in staging.values():
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _sigterm_as_interrupt():
+    """While reports are built, SIGTERM unwinds like Ctrl-C (partial folders removed, workers stopped)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def longest_first(tasks: list[Task], out_root: Path) -> list[Task]:
@@ -424,11 +454,29 @@ def longest_first(tasks: list[Task], out_root: Path) -> list[Task]:
 
 def _staging_folder(out_root: Path, label: str) -> Path:
     """A hidden folder beside the destination (same file system, so the final move is a rename)."""
-    folder = Path(tempfile.mkdtemp(prefix=f".{label}.partial-", dir=out_root))
+    folder = Path(tempfile.mkdtemp(prefix=f".{label}.partial-{os.getpid()}-", dir=out_root))
     umask = os.umask(0)
     os.umask(umask)
     folder.chmod(0o777 & ~umask)  # mkdtemp makes it private; the published folder should look like any other
     return folder
+
+
+def _remove_orphaned_staging(out_root: Path) -> None:
+    """Remove partial folders left by runs that were killed outright (their process is gone)."""
+    for folder in out_root.glob(".*.partial-*"):
+        match = re.search(r"\.partial-(\d+)-", folder.name)
+        if match and not _process_alive(int(match.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but someone else's
+        return True
+    return True
 
 
 def _carry_over(previous: Path, staging: Path, entries: list[Outcome]) -> list[Outcome]:
