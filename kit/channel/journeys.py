@@ -43,10 +43,13 @@ def gmv_orders(orders, gmv_basis: str):
     return orders.filter(orders.status == "paid") if gmv_basis == "net_of_refunds" else orders
 
 
-def paths(source: Any = None, quarter: "str | Quarter" = "2025Q4", lookback: "str | pd.Timedelta | None" = None, *,
+def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta | None" = None, *,
           params=None) -> pd.DataFrame:
     """Journeys of ``quarter`` grouped by path: ``path``, ``lags`` (whole days from each touch to the
-    conversion, or to the journey's last touch for a null), ``conversions``, ``value``, ``nulls``."""
+    conversion, or to the journey's last touch for a null), ``conversions``, ``value``, ``nulls``.
+
+    ``source`` is a :class:`kit.Source` or anything :func:`kit.connect` accepts (``None``: the params'
+    source, else the sample); ``params`` default to ``kit.params.load(quarter)``."""
     q = Quarter(quarter)
     p = resolve_params(q.label, params)
     src = resolve_source(source, p)

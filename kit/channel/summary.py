@@ -144,9 +144,12 @@ def _signed_pct(value: float) -> str:
     return "–" if value is None or pd.isna(value) or not np.isfinite(value) else f"{value:+.1%}"
 
 
-def summary(source: Any = None, quarter: "str | Quarter" = "2025Q4", *, params=None) -> ChannelSummary:
+def summary(source: Any, quarter: "str | Quarter", *, params=None) -> ChannelSummary:
     """Per channel for ``quarter``: spend, GMV, orders, ROAS vs target, new customers, CAC, CPA,
-    GMV share, session share, and the QoQ / YoY change of each; rows for paid, natural and total."""
+    GMV share, session share, and the QoQ / YoY change of each; rows for paid, natural and total.
+
+    ``source`` is a :class:`kit.Source` or anything :func:`kit.connect` accepts (``None``: the params'
+    source, else the sample); ``params`` default to ``kit.params.load(quarter)``."""
     q = Quarter(quarter)
     p = resolve_params(q.label, params)
     src = resolve_source(source, p)

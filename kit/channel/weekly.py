@@ -44,7 +44,7 @@ def full_weeks(start: _dt.date, end: _dt.date) -> list[_dt.date]:
     return mondays
 
 
-def weekly(source: Any = None, start: Any = "2024-01-01", end: Any = "2025-12-31", *, params=None,
+def weekly(source: Any, start: Any, end: Any, *, params=None,
            quarter: "str | None" = None) -> pd.DataFrame:
     """Columns ``week`` (Monday), ``gmv``, ``orders``, ``promo_days`` (days of the week inside any
     promotion), ``promo_week`` (the week touches the window of a promotion whose kind is in the
@@ -53,6 +53,9 @@ def weekly(source: Any = None, start: Any = "2024-01-01", end: Any = "2025-12-31
 
     ``frame.attrs["spend_columns"]`` lists the channel columns (what :func:`response_model` fits).
     A week in the range without ad spend rows or without orders is an error (a gap in the data).
+
+    ``source`` is a :class:`kit.Source` or anything :func:`kit.connect` accepts (``None``: the params'
+    source, else the sample); ``params`` default to ``kit.params.load(quarter)``.
     """
     p = resolve_params(quarter, params)
     src = resolve_source(source, p)
