@@ -82,6 +82,21 @@ def test_user_metrics_options(tiny_source):
     assert list(early.index) == ["u1"] and early.loc["u1", "pdp_views"] == 1  # u2, u3 not exposed yet
 
 
+def test_daily_user_metrics_cumulate_to_the_end_of_each_day(tiny_source):
+    daily = ab.daily_user_metrics(tiny_source, "e1").to_pyarrow().to_pandas()
+    got = daily.set_index(["user_id", "day"]).sort_index()[["pdp_views", "add_to_carts", "orders", "revenue", "converted", "pre_pdp_views"]]
+    d = dt.date
+    expected = pd.DataFrame(
+        [[1, 1, 0, 0.0, 0, 2], [1, 1, 1, 100.0, 1, 2], [2, 1, 1, 100.0, 1, 2],   # u1: exposed 10-06
+         [0, 0, 1, 50.0, 1, 0], [0, 0, 1, 50.0, 1, 0],                            # u2: exposed 10-07
+         [0, 0, 0, 0.0, 0, 0]],                                                     # u3: exposed 10-08
+        columns=got.columns,
+        index=pd.MultiIndex.from_tuples([("u1", d(2025, 10, 6)), ("u1", d(2025, 10, 7)), ("u1", d(2025, 10, 8)),
+                                         ("u2", d(2025, 10, 7)), ("u2", d(2025, 10, 8)), ("u3", d(2025, 10, 8))],
+                                        names=["user_id", "day"]))
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
 def test_user_metrics_bad_input(tiny_source):
     with pytest.raises(ValueError, match=r"table 'experiments' has no rows for experiment_id='nope'; experiments present: 'e1', 'other'"):
         ab.user_metrics(tiny_source, "nope")
@@ -110,7 +125,7 @@ def sample():
 
 @pytest.fixture(scope="module")
 def selling_points(sample):
-    return kit.ab.review(sample, kit.params.load("2025Q4"), "pdp_selling_points")
+    return kit.ab.review(sample, kit.params.load("2025Q4"), "pdp_selling_points", path=False)
 
 
 def _planted(truth, experiment, metric):
@@ -163,7 +178,7 @@ def test_user_metrics_reproduce_the_planted_baselines(selling_points, truth):
 @needs_sample
 def test_a_broken_split_makes_the_test_invalid(sample, truth):
     assert truth["pdp_first_screen_offer"]["srm"]
-    r = kit.ab.review(sample, kit.params.load("2025Q2"), "pdp_first_screen_offer")
+    r = kit.ab.review(sample, kit.params.load("2025Q2"), "pdp_first_screen_offer", path=False)
     assert r.srm.mismatch and r.verdict.status == "invalid" and r.verdict.winners == []
     worst = r.srm.table.set_index("variant").deviation.idxmin()
     assert worst in truth["pdp_first_screen_offer"]["lost_share"]
@@ -177,3 +192,23 @@ def test_the_two_arm_experiment_recovers_its_lift(sample, truth):
     assert row.rel_ci_low <= lift <= row.rel_ci_high
     assert r.verdict.status == "winner" and r.verdict.winners == ["video"]
     assert not r.srm.mismatch
+
+
+@needs_sample
+def test_the_day_by_day_replay_matches_analyses_of_each_day(sample, truth):
+    """The replay's last day is analyze(sequential=True) on the final table; a middle day's fixed-horizon
+    numbers are analyze() on user_metrics(end=that day): two independent query shapes, same numbers."""
+    r = kit.ab.review(sample, kit.params.load("2025Q3"), "pdp_hero_video")
+    path = r.path.to_pandas()
+    last = path[path.day == path.day.max()].iloc[0]
+    final = ab.analyze(r.users, ["ctr"], sequential=True, planned_users=r.path.planned_users).to_pandas().iloc[0]
+    for column in ("effect", "ci_low", "ci_high", "rel_ci_low", "rel_ci_high", "pvalue"):
+        assert last[column] == pytest.approx(final[column], rel=1e-9), column
+    middle_day = sorted(path.day.unique())[10]
+    middle = path[path.day == middle_day].iloc[0]
+    cut = ab.analyze(ab.user_metrics(sample, "pdp_hero_video", end=middle_day), ["ctr"]).to_pandas().iloc[0]
+    assert middle.n_treatment == cut.n_treatment
+    for column in ("ci_low", "ci_high", "pvalue"):
+        assert middle[f"{column}_fixed"] == pytest.approx(cut[column], rel=1e-9), column
+    # always valid is wider than fixed every day
+    assert (path.ci_high - path.ci_low > path.ci_high_fixed - path.ci_low_fixed).all()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from kit.ab import plots
 from kit.ab.analysis import ABResult, analyze
+from kit.ab.daily import SequentialPath, daily_user_metrics, sequential_path
 from kit.ab.metrics import Mean, Metric, Proportion, Ratio, standard_metrics
 from kit.ab.moments import Moments, arm_moments
 from kit.ab.power import PowerResult, mde, sample_size
@@ -26,6 +27,6 @@ from kit.ab.users import user_metrics
 from kit.ab.verdict import Verdict, verdict
 
 __all__ = [
-    "ABResult", "ExperimentReview", "Mean", "Metric", "Moments", "PowerResult", "Proportion", "Ratio", "SRMResult", "Verdict",
-    "analyze", "arm_moments", "mde", "plots", "review", "review_quarter", "sample_size", "srm", "standard_metrics", "summary_markdown", "user_metrics", "verdict",
+    "ABResult", "ExperimentReview", "SequentialPath", "Mean", "Metric", "Moments", "PowerResult", "Proportion", "Ratio", "SRMResult", "Verdict",
+    "analyze", "arm_moments", "daily_user_metrics", "sequential_path", "mde", "plots", "review", "review_quarter", "sample_size", "srm", "standard_metrics", "summary_markdown", "user_metrics", "verdict",
 ]

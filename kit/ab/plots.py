@@ -76,3 +76,43 @@ def plot_forest_grid(data: pd.DataFrame, metrics: list[str] | None = None, metri
         ax.set_ylabel("")
     fig.tight_layout()
     return axes[0]
+
+
+def plot_sequential(data: pd.DataFrame, x: str = "day", y: str = "rel_effect", low: str = "rel_ci_low",
+                    high: str = "rel_ci_high", hue: str = "variant", fixed_low: str | None = "rel_ci_low_fixed",
+                    fixed_high: str | None = "rel_ci_high_fixed", percent: bool = True, ax=None):
+    """Estimate over time per ``hue`` level: always-valid band (shaded) and fixed-horizon interval (dashed).
+
+    ``data``: e.g. ``sequential_path(...).to_pandas()`` filtered to one metric and a few arms. The
+    y-axis is scaled to the last three quarters of the days (the first days' bands are drawn but run off it).
+    """
+    needed = [x, y, low, high, hue] + [c for c in (fixed_low, fixed_high) if c]
+    for column in needed:
+        if column not in data.columns:
+            raise ValueError(f"plot_sequential: column {column!r} not in data (columns: {', '.join(map(str, data.columns))})")
+    ax = _axes(ax, 3.5)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (level, group) in enumerate(data.groupby(hue, sort=True)):
+        group = group.sort_values(x)
+        color = palette[i % len(palette)]
+        ax.plot(group[x], group[y], color=color, label=str(level))
+        ax.fill_between(group[x], group[low], group[high], color=color, alpha=0.15, linewidth=0)
+        if fixed_low and fixed_high:
+            ax.plot(group[x], group[fixed_low], color=color, linestyle="--", linewidth=0.8)
+            ax.plot(group[x], group[fixed_high], color=color, linestyle="--", linewidth=0.8)
+    ax.axhline(0, color="black", linewidth=0.8)
+    # the first days' intervals are very wide: scale the axis to the last three quarters of the days
+    steps = np.sort(data[x].unique())
+    later = data[data[x] >= steps[len(steps) // 4]]
+    bounds = later[[c for c in (low, high, fixed_low, fixed_high, y) if c]].to_numpy(dtype=float)
+    if np.isfinite(bounds).any():
+        bottom, top = np.nanmin(bounds), np.nanmax(bounds)
+        pad = 0.1 * (top - bottom) or 0.01
+        ax.set_ylim(min(bottom, 0) - pad, max(top, 0) + pad)
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend(frameon=False, fontsize="small", loc="upper left")
+    ax.tick_params(axis="x", labelrotation=30)
+    return ax

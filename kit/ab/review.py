@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from kit.ab.analysis import ABResult, analyze
+from kit.ab.daily import SequentialPath, daily_user_metrics, sequential_path
 from kit.ab.srm import SRMResult, srm
 from kit.ab.users import user_metrics
 from kit.ab.verdict import Verdict, verdict
@@ -46,6 +47,13 @@ class ExperimentReview:
     detectability: Detectability
     start: object = None  # local date of the first exposure
     end: object = None    # local date of the last exposure (the window's end)
+    path: SequentialPath | None = None  # the primary metric day by day (what daily peeking showed)
+
+    def path_frame(self, max_arms: int = 5) -> pd.DataFrame:
+        """The day-by-day rows of the primary metric for the arms worth plotting."""
+        frame = self.path.to_pandas()
+        frame = frame[frame["metric"] == self.verdict.primary]
+        return frame[frame["variant"].isin(self.path.arms_to_show(self.verdict.primary, max_arms))]
 
     def effects(self) -> pd.DataFrame:
         """Primary and guardrail rows together (each family keeps its own adjusted p-values)."""
@@ -66,8 +74,12 @@ def _detectability(results: list[ABResult], min_lift: float, power: float) -> De
 
 
 def review(source, params, experiment_id: str, *, primary: str | None = None, guardrails: list[str] | None = None,
-           alpha: float | None = None, correction: str | None = None, sequential: bool | None = None) -> ExperimentReview:
-    """Review one experiment with the quarter's ``params.ab`` (arguments override them)."""
+           alpha: float | None = None, correction: str | None = None, sequential: bool | None = None,
+           path: bool = True) -> ExperimentReview:
+    """Review one experiment with the quarter's ``params.ab`` (arguments override them).
+
+    ``path``: also replay the primary metric day by day (always-valid against fixed-horizon).
+    """
     ab = params.ab
     primary = primary or ab.primary_metric
     guardrails = [g for g in (ab.guardrails if guardrails is None else guardrails) if g != primary]
@@ -83,8 +95,13 @@ def review(source, params, experiment_id: str, *, primary: str | None = None, gu
     decision = verdict(primary_result, primary, guardrails, srm=split, min_lift=ab.min_lift, guardrail_result=guardrail_result)
     results = [primary_result] + ([guardrail_result] if guardrail_result is not None else [])
     window = users.aggregate(start=users.first_exposure_at.min(), end=users.first_exposure_at.max()).to_pyarrow().to_pylist()[0]
+    replay = None
+    if path:
+        daily = daily_user_metrics(source, experiment_id, ab.pre_window_days, gmv_basis=params.gmv_basis, users=users).cache()
+        replay = sequential_path(daily, [primary], alpha=alpha, correction=correction, planned_users=ab.planned_users,
+                                 prior_sd=ab.prior_sd, cuped=ab.cuped)
     return ExperimentReview(experiment_id, users, split, primary_result, guardrail_result, decision,
-                            _detectability(results, ab.min_lift, 0.8), window["start"].date(), window["end"].date())
+                            _detectability(results, ab.min_lift, 0.8), window["start"].date(), window["end"].date(), replay)
 
 
 def review_quarter(source, params, experiment_id: str | list[str] | None = None, **overrides) -> list[ExperimentReview]:
