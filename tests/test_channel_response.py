@@ -296,3 +296,28 @@ def test_reallocation_with_a_new_budget(fitted):
     assert (rows.proposed_spend <= rows.current_spend * 1.3 * (1 + 1e-9)).all()
     assert (rows.proposed_spend >= rows.current_spend * 0.7 * (1 - 1e-9)).all()
     assert plan.loc["total", "gmv_change"] > 0
+
+
+def test_excluded_weeks_do_not_move_the_fit_but_count_in_roas():
+    frame, truth = simulate(seed=11, weeks=130)
+    frame["promo_week"] = False
+    frame.loc[[20, 21, 70, 71, 72], "promo_week"] = True
+    spiked = frame.copy()
+    spiked.loc[frame.promo_week, "gmv"] *= 3.0  # a festival the model must not read as media response
+    base = response_model(frame, "gmv", list(truth), bootstrap=0, compare_shapes=False, exclude="promo_week")
+    moved = response_model(spiked, "gmv", list(truth), bootstrap=0, compare_shapes=False, exclude="promo_week")
+    pd.testing.assert_frame_equal(moved.params(), base.params(), rtol=1e-6)
+    pd.testing.assert_series_equal(moved.base_params(), base.base_params(), rtol=1e-6)
+    assert int(moved.kept.sum()) == 125
+    # ROAS still sums the channel's modelled GMV over every week, the left-out ones included.
+    contributions = moved.contributions()
+    assert moved.roas().set_index("channel").loc["douyin", "gmv"] == pytest.approx(contributions["douyin"].sum())
+    with pytest.raises(ValueError, match="column 'gmv': must be true/false"):
+        response_model(frame, "gmv", list(truth), bootstrap=0, exclude="gmv")
+
+
+def test_auto_shape_keeps_the_lower_aic():
+    frame, truth = simulate(seed=12, weeks=104)
+    auto = response_model(frame, "gmv", list(truth), saturation="auto", bootstrap=0)
+    assert auto.alternative is not None and auto.aic <= auto.alternative.aic
+    assert {auto.kind, auto.alternative.kind} == {"hill", "logistic"}

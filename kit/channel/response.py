@@ -575,7 +575,7 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         raise ValueError("bootstrap must be ≥ 0 draws")
 
     spend_scale = spend.to_numpy().mean(axis=0)
-    target_scale = float(y.mean())
+    target_scale = float(y.mean() if weight is None else y[weight > 0].mean())  # left-out spikes must not rescale the fit
     problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, saturation, weight)
     best = problem.fit()
     solution = best.x
