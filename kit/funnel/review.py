@@ -68,6 +68,9 @@ class FunnelReview:
                 lines.append(f"- **By {name}:** no segment's step conversion differs significantly from the rest "
                              f"({self.correction}-adjusted).")
                 continue
+            if hits[name].nunique(dropna=False) == 2 and comparison.to_pandas()[name].nunique(dropna=False) == 2:
+                # Two segments: each is "the rest" of the other, so one side says it all.
+                hits = hits[hits[name] == hits[name].iloc[0]]
             shown = []
             for row in hits.head(3).itertuples():
                 shown.append(f"{getattr(row, name)} at `{row.step}` {_pct(row.conversion)} vs {_pct(row.rest_conversion)} "
