@@ -1,16 +1,13 @@
 """Planted truths of the sample (data/sample/truth.json, "channels") recovered by kit.channel.
 
-The response model runs as the notebook runs it (params defaults, 2025Q4).
-
-Measured on the sample as generated: the *slope* of each channel's response over the spend it
-shows (marginal ROAS) is recovered — its ranking, and with it the direction of the reallocation —
-but the *level* (ROAS) and the adstock rate are not, for most channels: every channel spends between
-0.2× and 2.6× its mean in every week, never near zero, so the curve below the observed range (which
-decides ROAS = GMV / spend) is an extrapolation the data cannot check, and Hill and logistic curves
-that agree on the observed range disagree on it. The tests of those planted values are kept, marked
-xfail (not strict: a regenerated sample with dark weeks should make them pass), so the gap stays
-visible in every test run. Simulations with dark (zero-spend) flights recover ROAS within 10% and
-adstock within 0.1: tests/test_channel_response.py.
+The response model runs as the notebook runs it (params defaults, 2025Q4). Measured on the sample:
+every planted ROAS lies inside its 95% bootstrap interval and five of six are within 15%; adstock is
+within 0.1 for five of six. The two misses are marked xfail (not strict) with their reason, so they
+stay visible in every run: Kuaishou's response is small (planted ROAS 0.7, ~7k yuan a week) against
+weekly GMV noise, so its level is poorly pinned (the interval, 0.7–5.1, is honest about it); and
+Xiaohongshu's carry-over (θ = 0.7) is traded against its half-saturation by the fit — its spend
+never goes near zero, so a long carry-over and a flatter curve look alike on the observed range.
+Simulations where they are identifiable: tests/test_channel_response.py.
 """
 from __future__ import annotations
 
@@ -26,8 +23,16 @@ TRUTH = config.SAMPLE_DIR / "truth.json"
 pytestmark = pytest.mark.skipif(not TRUTH.exists(), reason="sample data not generated (kit synth)")
 QUARTER = "2025Q4"
 CHANNELS = ["search_ads", "feed_ads", "douyin", "kuaishou", "wechat_channels", "xiaohongshu"]
-NOT_IDENTIFIED = pytest.mark.xfail(strict=False, reason="ROAS level / adstock not identified: the sample's spend never goes "
-                                                      "near zero (see module docstring)")
+
+
+def _known_miss(channel: str, misses: dict):
+    if channel in misses:
+        return pytest.param(channel, marks=pytest.mark.xfail(strict=False, reason=misses[channel]))
+    return channel
+
+
+ROAS_MISSES = {"kuaishou": "small response against weekly noise: planted 0.7:1, fitted ~2:1 (inside the interval, not within 15%)"}
+ADSTOCK_MISSES = {"xiaohongshu": "carry-over traded against saturation: spend never near zero (fitted θ ≈ 0.24 vs planted 0.7)"}
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +51,9 @@ def fitted():
     return model, model.roas().set_index("channel"), model.params().set_index("channel")
 
 
-@NOT_IDENTIFIED
-@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("channel", [_known_miss(c, ROAS_MISSES) for c in CHANNELS])
 def test_planted_roas_inside_the_interval_and_within_15_percent(channel, truth, fitted):
+    """Interval first (holds for every channel), then the 15% closeness."""
     _, table, _ = fitted
     planted = truth[channel]["roas"][QUARTER]
     row = table.loc[channel]
@@ -56,8 +61,7 @@ def test_planted_roas_inside_the_interval_and_within_15_percent(channel, truth, 
     assert row.roas == pytest.approx(planted, rel=0.15)
 
 
-@NOT_IDENTIFIED
-@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("channel", [_known_miss(c, ADSTOCK_MISSES) for c in CHANNELS])
 def test_planted_adstock_within_0_1(channel, truth, fitted):
     _, _, params = fitted
     assert abs(params.loc[channel, "adstock"] - truth[channel]["adstock"]) < 0.1
@@ -102,3 +106,10 @@ def test_planted_marginal_roas_inside_the_intervals(truth, fitted):
     _, table, _ = fitted
     inside = [table.loc[c, "mroas_ci_low"] <= truth[c]["mroas"][QUARTER] <= table.loc[c, "mroas_ci_high"] for c in CHANNELS]
     assert sum(inside) >= len(CHANNELS) - 1, dict(zip(CHANNELS, inside))
+
+
+def test_every_planted_roas_inside_its_interval(truth, fitted):
+    _, table, _ = fitted
+    outside = {c: (table.loc[c, "roas_ci_low"], truth[c]["roas"][QUARTER], table.loc[c, "roas_ci_high"]) for c in CHANNELS
+               if not table.loc[c, "roas_ci_low"] <= truth[c]["roas"][QUARTER] <= table.loc[c, "roas_ci_high"]}
+    assert not outside, outside
