@@ -398,7 +398,8 @@ def test_constant_and_missing_controls(fixed_series):
 def test_bad_options(fixed_series):
     for kwargs, message in ((dict(alpha=1.5), "alpha"), (dict(seasonality=1), "seasonality"),
                             (dict(post_days=-1), "post_days"), (dict(level_prior="flat"), "level_prior"),
-                            (dict(n_draws=10), "n_draws")):
+                            (dict(n_draws=10), "n_draws"), (dict(placebos=-1), "placebos"),
+                            (dict(parameter_sets=2.5), "parameter_sets")):
         with pytest.raises(ValueError, match=message):
             promo.lift(fixed_series, "2024-06-01", "2024-06-05", **kwargs)
     with pytest.raises(ValueError, match="must be a date"):

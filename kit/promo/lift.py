@@ -482,6 +482,9 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
         raise ValueError(f"level_prior must be one of {_model.LEVEL_PRIORS}, got {level_prior!r}")
     if target in controls:
         raise ValueError(f"the target {target!r} cannot also be a control")
+    for name, value in (("placebos", placebos), ("parameter_sets", parameter_sets)):
+        if not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a whole number ≥ 0, got {value!r}")
     extra = [exclude] if isinstance(exclude, str) else []
     frame = _prepare(data, target=target, controls=controls, date=date, extra=extra)
     excluded = _excluded_days(frame, exclude, date)
