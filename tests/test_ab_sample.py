@@ -184,9 +184,14 @@ def test_a_broken_split_makes_the_test_invalid(sample, truth):
     assert worst in truth["pdp_first_screen_offer"]["lost_share"]
 
 
+@pytest.fixture(scope="module")
+def hero_video(sample):
+    return kit.ab.review(sample, kit.params.load("2025Q3"), "pdp_hero_video")  # with the day-by-day replay
+
+
 @needs_sample
-def test_the_two_arm_experiment_recovers_its_lift(sample, truth):
-    r = kit.ab.review(sample, kit.params.load("2025Q3"), "pdp_hero_video")
+def test_the_two_arm_experiment_recovers_its_lift(hero_video, truth):
+    r = hero_video
     lift = truth["pdp_hero_video"]["true_lift"]["ctr"]["video"]
     row = r.primary.to_pandas().iloc[0]
     assert row.rel_ci_low <= lift <= row.rel_ci_high
@@ -195,10 +200,10 @@ def test_the_two_arm_experiment_recovers_its_lift(sample, truth):
 
 
 @needs_sample
-def test_the_day_by_day_replay_matches_analyses_of_each_day(sample, truth):
+def test_the_day_by_day_replay_matches_analyses_of_each_day(sample, hero_video):
     """The replay's last day is analyze(sequential=True) on the final table; a middle day's fixed-horizon
     numbers are analyze() on user_metrics(end=that day): two independent query shapes, same numbers."""
-    r = kit.ab.review(sample, kit.params.load("2025Q3"), "pdp_hero_video")
+    r = hero_video
     path = r.path.to_pandas()
     last = path[path.day == path.day.max()].iloc[0]
     final = ab.analyze(r.users, ["ctr"], sequential=True, planned_users=r.path.planned_users).to_pandas().iloc[0]
