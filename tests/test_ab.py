@@ -431,3 +431,11 @@ def test_review_summary_without_experiments_and_forest_grid(users):
     with pytest.raises(ValueError, match="column 'lift' not in data"):
         ab.plots.plot_forest(data=res, x="lift")
     plt.close("all")
+
+
+@pytest.mark.parametrize("correction", ["bonferroni", "holm", "hochberg", "bh", "by"])
+def test_a_family_of_one_is_left_unadjusted_as_statsmodels_does(users, correction):
+    two_arms = users[users.variant != "v2"]
+    row = ab.analyze(two_arms, ab.Mean("revenue"), correction=correction).to_pandas().iloc[0]
+    method = {"bonferroni": "bonferroni", "holm": "holm", "hochberg": "simes-hochberg", "bh": "fdr_bh", "by": "fdr_by"}[correction]
+    assert row.pvalue_adj == pytest.approx(multipletests([row.pvalue], method=method)[1][0], rel=1e-12)
