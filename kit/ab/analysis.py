@@ -168,7 +168,7 @@ def compute(arms: list[str], moments: Moments, metrics, control: str, *, alpha: 
             if sequential:
                 n_now = (moments.n[ci] + moments.n[ti]) / 2
                 planned = planned_users if planned_users is not None else n_now
-                for prefix, var_key in (("", "se"), ("rel_", "rel_se")):
+                for prefix in ("", "rel_"):
                     variance = row[f"{prefix}se"] ** 2
                     tau2 = abstats.mixture_tau2(variance, n_now, planned, alpha)
                     half = float(abstats.confidence_sequence_halfwidth(variance, tau2, alpha))
