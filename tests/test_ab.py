@@ -399,6 +399,9 @@ def test_other_bad_arguments(users):
         ab.sample_size(0.05)
     with pytest.raises(ValueError, match="not a rate in"):
         ab.sample_size(120.0, mde=0.1)
+    with pytest.raises(ValueError, match="'b' have users but a planned share of 0"):
+        ab.srm({"control": 10, "a": 10, "b": 3}, expected={"control": 1, "a": 1, "b": 0})
+    assert ab.srm({"control": 10, "a": 10}, expected={"control": 1, "a": 1, "b": 0}).df == 1
     with pytest.raises(ValueError, match="not in the expected split"):
         ab.srm({"control": 10, "x": 10}, expected={"control": 1, "a": 1})
 

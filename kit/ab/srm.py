@@ -76,6 +76,11 @@ def srm(data, variant: str = "variant", expected: Mapping[str, float] | None = N
         weights = np.array([float(expected[k]) for k in expected])
         if (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"srm: expected shares must be ≥ 0 and not all zero, got {dict(expected)}")
+        closed = [a for a, w in zip(arms, weights) if w == 0 and observed.get(a, 0) > 0]
+        if closed:
+            raise ValueError(f"srm: arm(s) {', '.join(map(repr, closed))} have users but a planned share of 0")
+        arms = [a for a, w in zip(arms, weights) if w > 0]  # an arm planned at 0 with no users is no evidence
+        weights = weights[weights > 0]
     if len(arms) < 2:
         raise ValueError(f"srm needs at least two arms, got {arms}")
     users = np.array([observed.get(a, 0.0) for a in arms])
