@@ -90,6 +90,7 @@ class PromoParams(_Model):
     pre_days: int = Field(default=365, ge=21, description="days of history before the promotion the model is fitted on")
     mask_post_days: int = Field(default=7, ge=0, description="days after another promotion masked in the pre-period")
     placebos: int = Field(default=10, ge=0, description="fake promotions in the pre-period for the placebo check")
+    trend: bool = Field(default=False, description="let the counterfactual's level drift at a constant rate (a growing store)")
 
 
 class ChannelParams(_Model):

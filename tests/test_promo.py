@@ -32,34 +32,43 @@ def simulate_series(rng: np.random.Generator, n: int, *, level_sd: float = 2.0, 
 # ------------------------------------------------------------------------------------------------
 # An independent implementation of the same model: a textbook Kalman filter in numpy
 
-def _system(k: int, season: int):
-    """Local level + dummy seasonal (season - 1 states) + k static coefficients, in our own state order:
-    [beta_1..beta_k, level, s_t, s_{t-1}, ...] (statsmodels puts the level first: the order must not matter)."""
-    m = k + 1 + (season - 1)
+def _system(k: int, season: int, drift: bool = False):
+    """Local level (+ a constant drift) + dummy seasonal (season - 1 states) + k static coefficients, in
+    our own state order: [beta_1..beta_k, level, (drift), s_t, s_{t-1}, ...] (statsmodels orders them
+    differently: the order must not matter)."""
+    m = k + 1 + int(drift) + (season - 1)
     transition = np.eye(m)
     lvl = k
-    seas = slice(k + 1, m)
+    first_season = k + 1 + int(drift)
+    if drift:
+        transition[lvl, lvl + 1] = 1.0  # level_{t+1} = level_t + drift
+    seas = slice(first_season, m)
     transition[seas, seas] = 0.0
-    transition[k + 1, k + 1:m] = -1.0
-    for i in range(k + 2, m):
+    transition[first_season, first_season:m] = -1.0
+    for i in range(first_season + 1, m):
         transition[i, i - 1] = 1.0
     noise = np.zeros((m, 2))
     noise[lvl, 0] = 1.0
-    noise[k + 1, 1] = 1.0
+    noise[first_season, 1] = 1.0
     return transition, noise, m
 
 
-def kalman(y: np.ndarray, x: np.ndarray, variances, season: int = 7, diffuse: float = 1e6, burn: int | None = None):
+def _design(x_row: np.ndarray, season: int, drift: bool) -> np.ndarray:
+    return np.concatenate([x_row, [1.0], [0.0] * int(drift), [1.0], np.zeros(season - 2)])
+
+
+def kalman(y: np.ndarray, x: np.ndarray, variances, season: int = 7, diffuse: float = 1e6, burn: int | None = None,
+           drift: bool = False):
     """Log-likelihood and filtered state (mean, cov) at every t; NaN observations are skipped."""
     s2_irregular, s2_level, s2_seasonal = variances
     k = x.shape[1]
-    transition, noise, m = _system(k, season)
+    transition, noise, m = _system(k, season, drift)
     state_cov = noise @ np.diag([s2_level, s2_seasonal]) @ noise.T
     burn = m if burn is None else burn
     a, p = np.zeros(m), np.eye(m) * diffuse
     loglike, filtered = 0.0, []
     for t in range(len(y)):
-        z = np.concatenate([x[t], [1.0, 1.0], np.zeros(season - 2)])
+        z = _design(x[t], season, drift)
         if not np.isnan(y[t]):
             f = z @ p @ z + s2_irregular
             v = y[t] - z @ a
@@ -74,15 +83,16 @@ def kalman(y: np.ndarray, x: np.ndarray, variances, season: int = 7, diffuse: fl
     return loglike, filtered
 
 
-def forecast_sum(filtered_at_origin, x_future: np.ndarray, days: np.ndarray, variances, season: int = 7):
+def forecast_sum(filtered_at_origin, x_future: np.ndarray, days: np.ndarray, variances, season: int = 7,
+                 drift: bool = False):
     """Mean and variance of the sum of y over ``days`` (offsets 1.. after the origin), analytically."""
     s2_irregular, s2_level, s2_seasonal = variances
     a, p = filtered_at_origin
     k = x_future.shape[1]
-    transition, noise, m = _system(k, season)
+    transition, noise, m = _system(k, season, drift)
     q = np.diag([s2_level, s2_seasonal])
     horizon = int(days.max())
-    z = [np.concatenate([x_future[j - 1], [1.0, 1.0], np.zeros(season - 2)]) for j in range(1, horizon + 1)]
+    z = [_design(x_future[j - 1], season, drift) for j in range(1, horizon + 1)]
     powers = [np.eye(m)]
     for _ in range(horizon):
         powers.append(transition @ powers[-1])
@@ -108,13 +118,14 @@ def _standardised(frame: pd.DataFrame, pre: np.ndarray):
     return np.where(pre, (y - mu) / sd, np.nan), xs, mu, sd
 
 
-def test_loglike_matches_independent_kalman_filter(fixed_series):
+@pytest.mark.parametrize("drift", [False, True])
+def test_loglike_matches_independent_kalman_filter(fixed_series, drift):
     pre = np.arange(len(fixed_series)) < 180
     y_std, x_std, _, _ = _standardised(fixed_series, pre)
     y_std[[40, 41, 100]] = np.nan  # masked days are skipped by both filters
-    sm_model = promo_model.build_model(y_std, x_std, 7)
+    sm_model = promo_model.build_model(y_std, x_std, 7, trend=drift)
     for variances in ([0.2, 1e-3, 1e-4], [0.05, 0.02, 1e-6]):
-        ours, _ = kalman(y_std, x_std, variances)
+        ours, _ = kalman(y_std, x_std, variances, drift=drift)
         assert sm_model.loglike(np.array(variances)) == pytest.approx(ours, rel=1e-9, abs=1e-6)
 
 
@@ -135,22 +146,23 @@ def test_fit_matches_independent_maximum_likelihood(fixed_series):
     assert fitted[1] == pytest.approx(ours_v[1], rel=0.15, abs=1e-4)  # level
 
 
-def test_forecast_and_intervals_match_analytic_kalman_forecast(fixed_series):
+@pytest.mark.parametrize("drift", [False, True])
+def test_forecast_and_intervals_match_analytic_kalman_forecast(fixed_series, drift):
     variances_from = promo.lift(fixed_series, fixed_series["date"].iloc[180], fixed_series["date"].iloc[189],
-                                controls=["c1", "c2", "c3"], post_days=20, warn=False)
+                                controls=["c1", "c2", "c3"], post_days=20, trend=drift, warn=False)
     variances = np.array(list(variances_from.diagnostics["variances"].values()))
     # The same model with many draws: sampling error of the quantiles ≈ 1%.
     result = promo.lift(fixed_series, fixed_series["date"].iloc[180], fixed_series["date"].iloc[189],
                         controls=["c1", "c2", "c3"], post_days=20, n_draws=40_000, alpha=0.1, parameter_sets=0,
-                        warn=False)
+                        trend=drift, warn=False)
     assert np.allclose(list(result.diagnostics["variances"].values()), variances)
     pre = np.arange(len(fixed_series)) < 180
     y_std, x_std, mu, sd = _standardised(fixed_series, pre)
-    _, filtered = kalman(y_std, x_std, variances)
+    _, filtered = kalman(y_std, x_std, variances, drift=drift)
     summary = result.to_pandas().set_index("period")
     z = stats.norm.ppf(0.95)
     for period, days in (("during", np.arange(1, 11)), ("after", np.arange(11, 31)), ("net", np.arange(1, 31))):
-        mean, var = forecast_sum(filtered[179], x_std[180:], days, variances)
+        mean, var = forecast_sum(filtered[179], x_std[180:], days, variances, drift=drift)
         predicted = len(days) * mu + sd * mean
         half_width = z * sd * np.sqrt(var)
         row = summary.loc[period]

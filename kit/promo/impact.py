@@ -231,7 +231,8 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
                         gap_days=gap_days, gmv_basis=gmv_basis, mask_post_days=mask_post_days)
     gap = table.attrs["gap_days"]
     control_cols = _data.control_columns(table)
-    options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", warn=False)
+    trend = settings.trend if settings else False
+    options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", trend=trend, warn=False)
     main = lift(table, row["start"], row["end"], target="gmv", controls=control_cols, seed=seed, placebos=placebos, **options)
     if table.attrs["cannibalised"]:
         store = cannibalisation(table, row["start"], row["end"], main, controls=control_cols, seed=seed + 1, **options)

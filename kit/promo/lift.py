@@ -203,9 +203,10 @@ def _two_sided_p(effect_draws: np.ndarray) -> float:
 
 
 def _estimate(window: _Window, *, seasonality: int | None, alpha: float, n_draws: int, seed: int,
-              level_prior: str | None, start_params: np.ndarray | None = None, parameter_sets: int = 10) -> _Estimate:
+              level_prior: str | None, start_params: np.ndarray | None = None, parameter_sets: int = 10,
+              trend: bool = False) -> _Estimate:
     y_std, x_std, y_mean, y_sd, x_mean, x_sd = _standardise(window)
-    fitted = _model.fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params)
+    fitted = _model.fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params, trend=trend)
     origin = int(np.flatnonzero(window.observed)[-1])
     forecast = _model.simulate(fitted, origin, n_draws, np.random.default_rng(seed), parameter_sets=parameter_sets)
     simulated = y_mean + y_sd * forecast.draws           # yuan
@@ -461,7 +462,7 @@ def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_d
 def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
          pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
          seed: int = 0, *, exclude=None, n_draws: int = 1000, level_prior: str | None = "auto",
-         parameter_sets: int = 10, placebos: int = 0, warn: bool = True) -> LiftResult:
+         parameter_sets: int = 10, placebos: int = 0, trend: bool = False, warn: bool = True) -> LiftResult:
     """Counterfactual incremental ``target`` of a promotion running ``start``..``end`` (inclusive dates).
 
     Rows of the result: ``before`` (only with ``gap_days``: the presale / "waiting for 11.11" days),
@@ -474,6 +475,8 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
     ``exclude``: dates (or a boolean column) of the pre-period to treat as missing — other promotions.
     ``placebos``: how many fake promotions inside the pre-period to analyse as a check (0 = none).
     ``level_prior``, ``parameter_sets``: see :mod:`kit.promo.model` (0 parameter sets = plug-in variances).
+    ``trend=True``: the level drifts at a constant rate (random walk with drift) — for a steadily
+    growing store, when placebo windows come out mostly positive; intervals widen with the horizon.
     Returns a :class:`LiftResult`; its diagnostics' failures are also issued as :class:`PromoWarning`.
     """
     controls = list(controls or [])
@@ -493,7 +496,7 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
                      pre_start=None if pre_start is None else _day(pre_start, "pre_start"),
                      post_days=post_days, gap_days=gap_days, excluded=excluded)
     estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed,
-                         level_prior=level_prior, parameter_sets=parameter_sets)
+                         level_prior=level_prior, parameter_sets=parameter_sets, trend=bool(trend))
     daily_frame = _daily(estimate, alpha)
     diagnostics = _diagnostics(estimate, daily_frame)
     placebo_result = None
@@ -501,7 +504,7 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
         placebo_result = _placebo(frame, target=target, controls=controls, date=date, start=start_day, end=end_day,
                                   pre_start=pre_start, post_days=post_days, gap_days=gap_days, alpha=alpha,
                                   seasonality=seasonality, seed=seed, excluded=excluded, windows=placebos,
-                                  level_prior=level_prior, start_params=estimate.fitted.params)
+                                  level_prior=level_prior, start_params=estimate.fitted.params, trend=bool(trend))
         diagnostics["placebo"] = {"windows": len(placebo_result.windows), "significant": placebo_result.significant,
                                   "share": placebo_result.share, "binomial_p": placebo_result.binomial_p}
     found = _diagnostic_warnings(diagnostics, alpha)
@@ -514,7 +517,8 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
 
 
 def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_start, post_days, gap_days, alpha,
-             seasonality, seed, excluded, windows, level_prior, start_params, n_draws: int = 500) -> PlaceboResult:
+             seasonality, seed, excluded, windows, level_prior, start_params, n_draws: int = 500,
+             trend: bool = False) -> PlaceboResult:
     """Fake promotions of the same length, latest first, inside the real pre-period and clear of masked days."""
     length = (end - start).days + 1
     span = length + post_days
@@ -541,7 +545,7 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
                          pre_start=first, post_days=post_days, gap_days=gap_days,
                          excluded=excluded[(dates <= fake_end_of_span).to_numpy()], skip_excluded_in_window=True)
         estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed + len(rows) + 1,
-                             level_prior=level_prior, start_params=start_params)
+                             level_prior=level_prior, start_params=start_params, trend=trend)
         net = estimate.summary.set_index("period").loc["net"]
         rows.append({"start": fake_start.date(), "end": fake_end.date(), "effect": net["effect"],
                      "ci_low": net["ci_low"], "ci_high": net["ci_high"], "rel_effect": net["rel_effect"],
@@ -553,7 +557,8 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
 
 def placebo(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
             pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
-            seed: int = 0, *, exclude=None, windows: int = 10, level_prior: str | None = "auto") -> PlaceboResult:
+            seed: int = 0, *, exclude=None, windows: int = 10, level_prior: str | None = "auto",
+            trend: bool = False) -> PlaceboResult:
     """Placebo-in-time check on its own: :func:`lift` on ``windows`` fake promotions before ``start``."""
     controls = list(controls or [])
     _check_options(alpha, seasonality, post_days, gap_days, 1000)
@@ -563,4 +568,4 @@ def placebo(data, start, end, target: str = "gmv", controls: Iterable[str] | Non
     return _placebo(frame, target=target, controls=controls, date=date, start=_day(start, "start"),
                     end=_day(end, "end"), pre_start=pre_start, post_days=post_days, gap_days=gap_days, alpha=alpha,
                     seasonality=seasonality, seed=seed, excluded=excluded, windows=windows,
-                    level_prior=level_prior, start_params=None)
+                    level_prior=level_prior, start_params=None, trend=trend)

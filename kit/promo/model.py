@@ -84,11 +84,15 @@ class Fit:
         return dict(zip(self.param_names, map(float, self.params)))
 
 
-def build_model(y_std: np.ndarray, x_std: np.ndarray | None, seasonality: int | None) -> UnobservedComponents:
-    """The state-space model over the whole window (NaN where the outcome is unobserved or masked)."""
+def build_model(y_std: np.ndarray, x_std: np.ndarray | None, seasonality: int | None,
+                trend: bool = False) -> UnobservedComponents:
+    """The state-space model over the whole window (NaN where the outcome is unobserved or masked).
+
+    ``trend=True`` adds a constant drift to the level ("local linear deterministic trend"; the drift sits in the
+    state, so its uncertainty widens the forecast with the horizon): for a store growing steadily."""
     return UnobservedComponents(
         y_std,
-        level="llevel",
+        level="lldtrend" if trend else "llevel",
         seasonal=seasonality,
         exog=x_std if x_std is not None and x_std.shape[1] else None,
         mle_regression=False,
@@ -96,26 +100,26 @@ def build_model(y_std: np.ndarray, x_std: np.ndarray | None, seasonality: int | 
 
 
 def fit(y_std: np.ndarray, x_std: np.ndarray | None, seasonality: int | None, *,
-        level_prior: str | None = "auto", start_params: np.ndarray | None = None) -> Fit:
+        level_prior: str | None = "auto", start_params: np.ndarray | None = None, trend: bool = False) -> Fit:
     """Fit the variances; ``level_prior`` as in the module docstring."""
     if level_prior not in LEVEL_PRIORS:
         raise ValueError(f"level_prior must be one of {LEVEL_PRIORS}, got {level_prior!r}")
     if level_prior != "auto":
-        return _fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params)
-    mle = _fit(y_std, x_std, seasonality, level_prior=None, start_params=start_params)
+        return _fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params, trend=trend)
+    mle = _fit(y_std, x_std, seasonality, level_prior=None, start_params=start_params, trend=trend)
     level = mle.variances["sigma2.level"]
     short = int(np.sum(~np.isnan(y_std))) < SHORT_PRE_DAYS
     if mle.converged and STABLE_LEVEL_VARIANCE[0] <= level <= STABLE_LEVEL_VARIANCE[1] and not short:
         return mle
-    regularised = _fit(y_std, x_std, seasonality, level_prior="causalimpact", start_params=None)
+    regularised = _fit(y_std, x_std, seasonality, level_prior="causalimpact", start_params=None, trend=trend)
     regularised.unstable_mle = True
     return regularised
 
 
 def _fit(y_std: np.ndarray, x_std: np.ndarray | None, seasonality: int | None, *,
-         level_prior: str | None, start_params: np.ndarray | None) -> Fit:
+         level_prior: str | None, start_params: np.ndarray | None, trend: bool = False) -> Fit:
     """Maximise log-likelihood (+ the level prior) over the standard deviations (Nelder-Mead)."""
-    model = build_model(y_std, x_std, seasonality)
+    model = build_model(y_std, x_std, seasonality, trend)
     names = list(model.param_names)
     level_index = names.index("sigma2.level")
     nobs = max(int(np.sum(~np.isnan(y_std))), 1)
