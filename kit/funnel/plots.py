@@ -40,7 +40,10 @@ def plot_funnel(data: pd.DataFrame, x: str = "conversion_from_start", y: str = "
         positions = np.arange(len(order))
         rows = data.set_index(y).loc[order]
         if low and high:
-            ax.errorbar(rows[x], positions, xerr=[rows[x] - rows[low], rows[high] - rows[x]], fmt="none",
+            # Clip at 0: at a rate of exactly 0 or 1 the interval's end can sit a rounding error inside it.
+            below = np.clip((rows[x] - rows[low]).to_numpy(float), 0, None)
+            above = np.clip((rows[high] - rows[x]).to_numpy(float), 0, None)
+            ax.errorbar(rows[x], positions, xerr=[np.nan_to_num(below), np.nan_to_num(above)], fmt="none",
                         ecolor="black", elinewidth=1, capsize=3)
         for position, (step, row) in zip(positions, rows.iterrows()):
             label = f"{row[x]:.1%}"
