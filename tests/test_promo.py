@@ -189,7 +189,7 @@ def test_auto_prior_regularises_a_short_pre_period():
     start = frame["date"].iloc[45]
     with pytest.warns(promo.PromoWarning, match="short pre-period"):
         result = promo.lift(frame, start, start + pd.Timedelta(days=4), controls=["c1", "c2", "c3"])
-    assert result.diagnostics["level_prior"] == "causalimpact"
+    assert result.diagnostics["level_prior"] == "CausalImpact's (maximum likelihood was unstable)"
     assert result.diagnostics["variances"]["sigma2.level"] < 1e-3
 
 

@@ -309,7 +309,9 @@ def _diagnostics(estimate: _Estimate, frame_daily: pd.DataFrame) -> dict:
         "pre_days": int(observed.sum()), "masked_days": int(w.excluded.sum()),
         "mape": mape, "controls_r2": r2, "control_jump_z": jumps,
         "converged": estimate.fitted.converged, "variances": estimate.fitted.variances,
-        "level_prior": estimate.fitted.level_prior or "none (maximum likelihood)",
+        "level_prior": ("none (maximum likelihood)" if estimate.fitted.level_prior is None else
+                        "CausalImpact's (maximum likelihood was unstable)" if estimate.fitted.unstable_mle else
+                        "CausalImpact's"),
     }
 
 
