@@ -72,8 +72,9 @@ def test_plots_return_axes_with_one_mark_per_row():
     assert len(ax.patches) == 2 and [t.get_text() for t in ax.get_yticklabels()] == ["home_view", "pdp_view"]
     plt.close(ax.figure)
     # Every unit converts: the Wilson upper end can fall a rounding error below 1; still plots.
-    many = pd.DataFrame({"user_id": [f"u{i}" for i in range(997) for _ in (0, 1)],
-                         "ts": [dt.datetime(2025, 10, 1, 9)] * 1994, "event": ["home_view", "pdp_view"] * 997})
+    # (with 7 units the computed Wilson upper end is 0.9999999999999999)
+    many = pd.DataFrame({"user_id": [f"u{i}" for i in range(7) for _ in (0, 1)],
+                         "ts": [dt.datetime(2025, 10, 1, 9)] * 14, "event": ["home_view", "pdp_view"] * 7})
     plt.close(kf.plot_funnel(data=kf.funnel(many, ["home_view", "pdp_view"], quarter="2025Q4").to_pandas()).figure)
     change = pd.DataFrame({"step": ["x", "y"], "difference": [0.1, -0.01], "difference_low": [0.05, -0.03],
                            "difference_high": [0.15, 0.01]})
