@@ -296,10 +296,12 @@ class QuarterReview(Result):
         total_store = table["store_net"].sum()
         naive_total = sum(r.kpis.value("event GMV (orders of the promotion)") for r in self.reviews.values())
         clear = table[(table["store_ci_low"] > 0) & np.isfinite(table["incremental_roas"])]
+        share = total_store / naive_total if naive_total else np.nan
+        reading = (f"{share:.0%} of it truly incremental" if share >= 0 else
+                   "on balance the store sold less than it would have without them")
         lines = [f"In {self.quarter}, {len(table)} promotion{'s' if len(table) != 1 else ''} added an estimated "
                  f"**{total_store:,.0f} yuan** of store GMV net of pull-forward and cannibalisation, against "
-                 f"{naive_total:,.0f} yuan of event GMV booked on their orders "
-                 f"({total_store / naive_total:.0%} of it truly incremental)." if naive_total else ""]
+                 f"{naive_total:,.0f} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
         if len(clear):  # rank only promotions whose store effect is clearly positive
             best = clear.sort_values("incremental_roas", ascending=False).iloc[0]
             lines.append(f"Of the promotions with a clearly positive store effect, the best return on its cost was "
