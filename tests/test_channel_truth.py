@@ -2,12 +2,11 @@
 
 The response model runs as the notebook runs it (params defaults, 2025Q4). Measured on the sample:
 every planted ROAS lies inside its 95% bootstrap interval and five of six are within 15%; adstock is
-within 0.1 for five of six. The two misses are marked xfail (not strict) with their reason, so they
-stay visible in every run: Kuaishou's response is small (planted ROAS 0.7, ~7k yuan a week) against
-weekly GMV noise, so its level is poorly pinned (the interval, 0.7–5.1, is honest about it); and
-Xiaohongshu's carry-over (θ = 0.7) is traded against its half-saturation by the fit — its spend
-never goes near zero, so a long carry-over and a flatter curve look alike on the observed range.
-Simulations where they are identifiable: tests/test_channel_response.py.
+within 0.1 for five of six; planted marginal ROAS lies inside its interval. The two misses are
+marked xfail (not strict) with their reason, so they stay visible in every run: Kuaishou's response
+is small (about 1:1 on under 10k yuan a week) against weekly GMV noise, so its level is poorly pinned
+(its wide interval says so); Xiaohongshu's long carry-over (θ = 0.7) is traded by the fit against the
+curve's saturation. Simulations where both are identifiable: tests/test_channel_response.py.
 """
 from __future__ import annotations
 
@@ -31,8 +30,9 @@ def _known_miss(channel: str, misses: dict):
     return channel
 
 
-ROAS_MISSES = {"kuaishou": "small response against weekly noise: planted 0.7:1, fitted ~2:1 (inside the interval, not within 15%)"}
-ADSTOCK_MISSES = {"xiaohongshu": "carry-over traded against saturation: spend never near zero (fitted θ ≈ 0.24 vs planted 0.7)"}
+ROAS_MISSES = {"kuaishou": "small response against weekly GMV noise: the level is poorly pinned (inside its wide interval, "
+                            "not within 15%)"}
+ADSTOCK_MISSES = {"xiaohongshu": "long carry-over (planted 0.7) traded against the curve's saturation by the fit"}
 
 
 @pytest.fixture(scope="module")
