@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import ibis
 import numpy as np
 import pandas as pd
 
@@ -167,7 +166,8 @@ def funnel(events, steps, window="1D", attempt: str = "best", by=None, hold: str
     hold : a column held constant across steps (``"sku_id"``); events without a value fit any.
     unit : the column identifying whose funnel is counted (``"user_id"``, or ``"session_id"``).
     quarter : ``"2025Q4"`` or ``(start_date, end_date)``: the period whose step-1 events enter.
-    check : run one extra aggregate that rejects null ``ts``/unit and overlapping step rules.
+    check : one aggregate over the (materialised) step events that rejects null ``ts``/unit and
+        events matching several step rules.
     """
     spec = _spec(steps, window, attempt, by, hold, unit, quarter, check)
     if not 0 < alpha < 1:

@@ -21,7 +21,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from kit.funnel._input import as_list, as_table, require_columns
+from kit.funnel._input import as_list, as_table, period_bounds, require_columns
 from kit.results import Result, frame_html
 from kit.stats import wilson_interval
 
@@ -102,7 +102,6 @@ def scroll_exits(events, by=None, *, session: str = "session_id", quarter=None, 
 
     ``by`` columns are read on the view's ``pdp_view`` event. ``quarter`` keeps the views that open in it.
     """
-    from kit.funnel._input import period_bounds
 
     t = as_table(events)
     by = as_list(by, "by")
