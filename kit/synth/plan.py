@@ -47,6 +47,18 @@ MEDIA = {
     # xiaohongshu seeds interest: most of its orders close later through search (its last click is low).
     "xiaohongshu": Media(14_000, 1.05, 0.70, 1.0, 0.7, 1.8, 0.40, 35.0, 0.020),
 }
+# Dark flights: each paid channel stops spending (spend, impressions, clicks = 0) for DARK_FLIGHTS
+# flights of DARK_WEEKS whole Monday–Sunday weeks, at its own times: never on a promotion week
+# (presale start to end, + DARK_PROMO_BUFFER_DAYS after non-member-day promotions), never in the first
+# DARK_FIRST_WEEK weeks or the last two, ≥ DARK_MIN_GAP_WEEKS apart, and at most DARK_MAX_CHANNELS
+# channels dark in the same week. Lit weeks vary as before (0.3×–2× their mean).
+DARK_FLIGHTS = (4, 5)                 # flights per channel (inclusive range)
+DARK_WEEKS = (1, 3)                   # weeks per flight (inclusive range) ...
+DARK_WEEKS_P = (0.2, 0.4, 0.4)        # ... drawn with these probabilities
+DARK_MIN_GAP_WEEKS = 3
+DARK_MAX_CHANNELS = 2
+DARK_FIRST_WEEK = 3
+DARK_PROMO_BUFFER_DAYS = 7
 # Caused orders that do not close on their own channel close through these (last touch).
 REROUTE = {"search_ads": 0.55, "natural_search": 0.45}
 

@@ -36,6 +36,21 @@ def _period_sums(values_by_day: np.ndarray, quarter_of_day: np.ndarray) -> dict:
     return out
 
 
+def _dark_flights(dark: np.ndarray, week_start: list) -> list:
+    """[first Monday, last Sunday] of each run of dark (zero-spend) weeks."""
+    flights, w = [], 0
+    while w < dark.size:
+        if dark[w]:
+            end = w
+            while end + 1 < dark.size and dark[end + 1]:
+                end += 1
+            flights.append([week_start[w].isoformat(), (week_start[end] + dt.timedelta(days=6)).isoformat()])
+            w = end + 1
+        else:
+            w += 1
+    return flights
+
+
 def _channels(run, orders: dict) -> dict:
     cal, med = run.cal, run.media
     qday = _quarters(cal)
@@ -65,6 +80,7 @@ def _channels(run, orders: dict) -> dict:
             "last_click_gmv": {k: _r(v, 2) for k, v in last_click.items()},
             "mroas": {k: _r(media_mod.marginal_roas(spend[k] / (days[k] / 7.0), m.adstock, med.half_saturation[i], m.shape,
                                                   med.beta[i])) for k in spend},
+            "dark_flights": _dark_flights(med.dark_weeks[i], week_start),
             "weekly": {
                 "week_start": [d.isoformat() for d in week_start],
                 "spend": [_r(x, 2) for x in med.weekly_spend[i]],
@@ -307,6 +323,10 @@ def build(run, orders: dict, logged: dict, seed: int) -> dict:
             "response": "expected incremental GMV of week w = beta·hill(a_w), spread evenly over the week's 7 days",
             "last_week": "the last week (2025-12-29..) is partial: drop it when fitting weekly",
             "max_abs_spend_correlation": _r(run.media.max_abs_correlation, 4),
+            "dark_flights": f"each channel has {plan.DARK_FLIGHTS[0]}–{plan.DARK_FLIGHTS[1]} dark flights of {plan.DARK_WEEKS[0]}–"
+                            f"{plan.DARK_WEEKS[1]} whole weeks (spend, impressions, clicks 0; see channels.<c>.dark_flights), "
+                            f"off promotion weeks (presale start to end + {plan.DARK_PROMO_BUFFER_DAYS} days; member days: "
+                            f"their week), ≤ {plan.DARK_MAX_CHANNELS} channels dark in any week; lit weeks vary 0.3×–2× their mean",
             "baseline": "weekly GMV minus the media response is a smooth baseline (trend ×1.4/year, weekday, yearly "
                         "seasonality) plus the promotions (see 'promotions')",
         },
