@@ -14,8 +14,11 @@ float64. A value that cannot be converted is a contract violation, never a silen
 """
 from __future__ import annotations
 
+import datetime as _dt
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
+from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -205,6 +208,19 @@ _ACCEPTS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _fixed_offset(timezone: str) -> _dt.timedelta | None:
+    """The zone's UTC offset if it has had no change since 1992 (no DST: Asia/Shanghai), else None.
+
+    A fixed offset lets the engine add an interval instead of looking up zone rules per row,
+    several times faster on event logs.
+    """
+    zone = ZoneInfo(timezone)
+    offsets = {_dt.datetime(year, month, 1, tzinfo=_dt.timezone.utc).astimezone(zone).utcoffset()
+               for year in range(1992, 2041) for month in (1, 4, 7, 10)}
+    return offsets.pop() if len(offsets) == 1 else None
+
+
 def _to_local(value: ir.TimestampValue, timezone: str, backend: str) -> ir.TimestampValue:
     """Aware instant -> naive local wall time in ``timezone`` (pushed down to the engine)."""
     if backend == "pyspark":
@@ -213,6 +229,15 @@ def _to_local(value: ir.TimestampValue, timezone: str, backend: str) -> ir.Times
             ...
 
         return convert(value.cast(dt.Timestamp()), timezone)
+
+    offset = _fixed_offset(timezone)
+    if backend == "duckdb" and offset is not None:
+        @ibis.udf.scalar.builtin(name="timezone")
+        def as_utc_wall(tz: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():  # noqa: ANN001
+            ...
+
+        # naive UTC wall time (zone 'UTC' is a no-op lookup) shifted by the fixed offset
+        return as_utc_wall("UTC", value) + ibis.interval(seconds=int(offset.total_seconds()))
 
     @ibis.udf.scalar.builtin(name="timezone")
     def convert(tz: str, ts: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():  # noqa: ANN001
@@ -324,7 +349,7 @@ def check_and_normalise(
     # Keep raw text beside the parsed value so unparseable input can be counted and shown.
     paired = raw.select(
         *[_normalise(c, raw[c.name], timezone, backend).name(c.name) for c in present],
-        *[raw[c.name].cast("string").name(f"__raw_{c.name}") for c in present],
+        *[raw[c.name].name(f"__raw_{c.name}") for c in present],
     )
 
     checks: list[tuple[dict, ir.BooleanValue, list[str]]] = []

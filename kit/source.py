@@ -46,6 +46,9 @@ class Source:
         self._specs = specs(self.channels)
         self._checked: dict[str, ir.Table] = {}
         self._raw: dict[str, ir.Table] = {}
+        if backend.name == "duckdb":
+            # DuckDB's progress bar would print into notebook outputs and reports
+            backend.raw_sql("SET enable_progress_bar = false")
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, backend={self.backend.name}, timezone={self.timezone!r})"

@@ -61,3 +61,20 @@ def test_ad_spend_dates_filter_by_day(tmp_path):
     tables["ad_spend"]["date"] = [dt.date(2025, 9, 30), dt.date(2025, 10, 1), dt.date(2025, 12, 31)]
     source = kit.connect(write(tables, tmp_path / "data"))
     assert source.table("ad_spend", quarter="2025Q4").count().execute() == 2
+
+
+def test_fixed_offset_conversion_equals_the_zone_rules():
+    """Asia/Shanghai takes the fast fixed-offset path; it must agree with the engine's zone rules."""
+    import ibis
+
+    from kit.contract import _fixed_offset, _to_local
+
+    assert _fixed_offset("Asia/Shanghai") == dt.timedelta(hours=8)
+    assert _fixed_offset("Europe/London") is None  # DST: zone rules per row
+    instants = pd.to_datetime(["2025-11-10T16:30:00Z", "2024-02-29T23:59:59.123Z", "1999-12-31T16:00:00Z",
+                               "2025-06-30T15:59:59Z"], format="ISO8601")
+    t = ibis.duckdb.connect().create_table("t", pd.DataFrame({"ts": instants}))
+    got = t.select(fast=_to_local(t.ts, "Asia/Shanghai", "duckdb"),
+                   rules=_to_local(t.ts, "Asia/Shanghai", "zone-rules")).execute()
+    assert got.fast.tolist() == got.rules.tolist()
+    assert got.fast.iloc[0] == pd.Timestamp("2025-11-11 00:30:00")
