@@ -42,9 +42,13 @@ class Result:
     def notes(self) -> list[str]:
         return []
 
+    def display(self) -> pd.DataFrame:
+        """The table as analysts read it; subclasses may format columns (e.g. ROAS as '3.5:1')."""
+        return self.to_pandas()
+
     def _repr_html_(self) -> str:
-        return frame_html(self.to_pandas(), self.title, self.digits, self.notes)
+        return frame_html(self.display(), self.title, self.digits, self.notes)
 
     def __repr__(self) -> str:
         head = f"{self.title}\n" if self.title else ""
-        return head + display_frame(self.to_pandas(), self.digits).to_string(index=False)
+        return head + display_frame(self.display(), self.digits).to_string(index=False)

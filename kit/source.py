@@ -18,6 +18,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 
@@ -47,8 +48,12 @@ class Source:
         self._checked: dict[str, ir.Table] = {}
         self._raw: dict[str, ir.Table] = {}
         if backend.name == "duckdb":
-            # DuckDB's progress bar would print into notebook outputs and reports
-            backend.raw_sql("SET enable_progress_bar = false")
+            # DuckDB's progress bar would print into notebook outputs and reports. Inside Jupyter
+            # without ipywidgets DuckDB refuses to touch the setting at all, and prints no bar there.
+            try:
+                backend.raw_sql("SET enable_progress_bar = false")
+            except duckdb.InvalidInputException:
+                pass
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, backend={self.backend.name}, timezone={self.timezone!r})"

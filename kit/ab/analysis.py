@@ -1,7 +1,6 @@
 """``kit.ab.analyze``: every (metric, treatment arm) against control, from one grouped query."""
 from __future__ import annotations
 
-import html
 
 import numpy as np
 import pandas as pd
@@ -106,14 +105,6 @@ class ABResult(Result):
             "CUPED −var": f["variance_reduction"].map(lambda v: "–" if pd.isna(v) else f"{v:.1%}".replace("-0.0%", "0.0%")),
             "significant": f["significant"].map({True: "yes", False: ""}),
         })
-
-    def _repr_html_(self) -> str:
-        parts = [f"<h4>{html.escape(self.title)}</h4>", self.display().to_html(index=False, border=0, classes="kit-table")]
-        parts += [f"<p class='kit-note'>{html.escape(n)}</p>" for n in self.notes]
-        return "\n".join(parts)
-
-    def __repr__(self) -> str:
-        return f"{self.title}\n{self.display().to_string(index=False)}"
 
 
 def compute(arms: list[str], moments: Moments, metrics, control: str, *, alpha: float = 0.05, correction: str = "holm",

@@ -122,10 +122,10 @@ class Mean(Metric):
         return _unit(means, 0)
 
     def without_covariate(self):
-        return Mean(self.value_columns[0], name=self.name)
+        return type(self)(self.value_columns[0], name=self.name)
 
 
-class Proportion(Metric):
+class Proportion(Mean):
     """Share of users with a 0/1 outcome (e.g. converted); two-sample z-test.
 
     The variance is *unpooled* (Wald): ``p_t(1−p_t)/n_t + p_c(1−p_c)/n_c`` for both the p-value
@@ -136,18 +136,6 @@ class Proportion(Metric):
 
     kind = PROPORTION
     ddof = 0
-
-    def __init__(self, column: str, covariate=None, name: str | None = None):
-        super().__init__((column,), _covariate_columns(covariate, True), name or column)
-
-    def value(self, means):
-        return means[..., 0]
-
-    def gradient(self, means):
-        return _unit(means, 0)
-
-    def without_covariate(self):
-        return Proportion(self.value_columns[0], name=self.name)
 
 
 class Ratio(Metric):

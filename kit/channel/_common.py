@@ -52,15 +52,7 @@ def resolve_source(source: Any, params: "params_module.Params"):
     """A kit Source from a Source, a source spec (path/URL/backend) or None (the params' source)."""
     from kit.source import Source, connect
 
-    src = source if isinstance(source, Source) else connect(source, params=params)
-    if src.backend.name == "duckdb":
-        # DuckDB's progress bar writes to the output, which must be the same on every run. Under
-        # Jupyter without ipywidgets DuckDB shows none and refuses the setting: nothing to do then.
-        try:
-            src.backend.raw_sql("SET enable_progress_bar = false")
-        except Exception:  # noqa: BLE001 (duckdb.InvalidInputException; duckdb is not imported here)
-            pass
-    return src
+    return source if isinstance(source, Source) else connect(source, params=params)
 
 
 def resolve_params(quarter: Any, params: "params_module.Params | None") -> "params_module.Params":

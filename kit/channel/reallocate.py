@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from kit.channel.response import ResponseModel, _period_mask
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.stats import format_roas
 
 
@@ -93,12 +93,6 @@ class Reallocation(Result):
             "GMV change": t["gmv_change"].map(signed),
             "95% interval": [f"{signed(lo)} to {signed(hi)}" for lo, hi in zip(t["gmv_change_ci_low"], t["gmv_change_ci_high"])],
         })
-
-    def _repr_html_(self) -> str:
-        return frame_html(self.display(), self.title, self.digits, self.notes)
-
-    def __repr__(self) -> str:
-        return f"{self.title}\n{self.display().to_string(index=False)}"
 
     @property
     def notes(self) -> list[str]:

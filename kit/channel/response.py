@@ -29,7 +29,7 @@ from scipy.signal import lfilter
 
 from kit.channel._common import as_frame, require_columns
 from kit.quarter import Quarter
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.stats import format_roas
 
 SATURATIONS = ("hill", "logistic")
@@ -449,12 +449,6 @@ class ResponseModel(Result):
             shown[f"ROAS ({column.removeprefix('roas_')} curve)"] = t[column].map(format_roas)
         shown["identified"] = t["identified"].map({True: "yes", False: "NO"})
         return shown
-
-    def _repr_html_(self) -> str:
-        return frame_html(self.display(), self.title, self.digits, self.notes)
-
-    def __repr__(self) -> str:
-        return f"{self.title}\n{self.display().to_string(index=False)}"
 
     @property
     def notes(self) -> list[str]:
