@@ -177,6 +177,23 @@ _UNIQUE_TEXT = {
 }
 
 
+def require_columns(table, columns: "Iterable[str] | dict[str, str]", what: str) -> None:
+    """Raise when an input (Ibis table or pandas DataFrame) lacks columns an analysis needs.
+
+    ``columns`` may map each column to why it is needed; the message names the input, the missing
+    columns (with the reasons) and the columns present.
+    """
+    present = [str(c) for c in table.columns]
+    reasons = columns if isinstance(columns, dict) else dict.fromkeys(columns)
+    missing = [c for c in reasons if c not in present]
+    if missing:
+        named = ", ".join(f"'{c}'" for c in missing)
+        verb = "is" if len(missing) == 1 else "are"
+        why = "; ".join(reasons[c] if len(missing) == 1 else f"'{c}': {reasons[c]}" for c in missing if reasons[c])
+        raise ValueError(f"{what}: required column{'s' if len(missing) > 1 else ''} {named} {verb} missing"
+                         f"{f' ({why})' if why else ''}; columns present: {', '.join(present)}")
+
+
 # --------------------------------------------------------------------------------------------
 # Types and normalisation
 

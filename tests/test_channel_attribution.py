@@ -245,7 +245,7 @@ def test_negative_counts_empty_paths_and_missing_lags():
         attribution(frame, "time_decay", channels=CHANNELS)
     with pytest.raises(ValueError, match="unknown attribution model 'ushape'"):
         attribution(small_paths(), "ushape", channels=CHANNELS)
-    with pytest.raises(ValueError, match="missing column 'nulls'"):
+    with pytest.raises(ValueError, match="paths table: required column 'nulls' is missing"):
         attribution(small_paths().drop(columns="nulls"), "last", channels=CHANNELS)
     no_conversions = small_paths().assign(conversions=0, value=0.0)
     with pytest.raises(ValueError, match="no journey converts"):

@@ -205,7 +205,7 @@ def test_bad_weekly_input_is_named():
     empty.loc[3, "gmv"] = np.nan
     with pytest.raises(ValueError, match=r"column 'gmv': a week with no data — 1 rows.*2023-01-23"):
         response_model(empty, "gmv", channels, bootstrap=0)
-    with pytest.raises(ValueError, match="missing column 'tiktok'"):
+    with pytest.raises(ValueError, match="weekly table: required column 'tiktok' is missing"):
         response_model(frame, "gmv", [*channels, "tiktok"], bootstrap=0)
     with pytest.raises(ValueError, match="saturation 'linear' is not supported"):
         response_model(frame, "gmv", channels, saturation="linear")

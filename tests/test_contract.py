@@ -148,3 +148,14 @@ def test_channel_rule_follows_the_params_channel_list(tmp_path):
     folder = write(valid_tables(), tmp_path / "data")
     with pytest.raises(kit.ContractError, match="channel='douyin'"):
         kit.connect(folder, channels=["natural_search", "search_ads"]).table("sessions")
+
+
+def test_require_columns_names_input_reasons_and_columns_present():
+    from kit.contract import require_columns
+
+    frame = pd.DataFrame({"date": [], "gmv": []})
+    require_columns(frame, ["date", "gmv"], "daily table")  # nothing missing: no error
+    with pytest.raises(ValueError, match=r"^daily table: required column 'spend' is missing; columns present: date, gmv$"):
+        require_columns(frame, ["date", "spend"], "daily table")
+    with pytest.raises(ValueError, match=r"^x: required columns 'a', 'b' are missing \('a': why a\); columns present: date, gmv$"):
+        require_columns(frame, {"a": "why a", "b": None, "gmv": "money"}, "x")

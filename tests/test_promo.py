@@ -401,7 +401,7 @@ def test_constant_and_missing_controls(fixed_series):
     frame = fixed_series.assign(flat=7.0)
     with pytest.raises(ValueError, match="control 'flat' constant over the pre-period"):
         promo.lift(frame, "2024-06-01", "2024-06-05", controls=["c1", "flat"])
-    with pytest.raises(ValueError, match="column 'nope' not found; columns present: date, gmv"):
+    with pytest.raises(ValueError, match="required column 'nope' is missing; columns present: date, gmv"):
         promo.lift(frame, "2024-06-01", "2024-06-05", controls=["nope"])
     with pytest.raises(ValueError, match="cannot also be a control"):
         promo.lift(frame, "2024-06-01", "2024-06-05", controls=["gmv"])

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kit.ab.metrics import PROPORTION, Metric
+from kit.contract import require_columns
 
 
 @dataclass
@@ -60,12 +61,6 @@ def as_table(data) -> ir.Table:
     raise ValueError(f"data must be an Ibis table or a pandas DataFrame with one row per user, got {type(data).__name__}")
 
 
-def _require_columns(table: ir.Table, columns, what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{what}: column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
-                         f"not in the data; columns present: {', '.join(table.columns)}")
-
 
 def check_one_arm_per_user(table: ir.Table, variant: str, unit: str | None) -> None:
     """A user must appear once (one arm); checked in the engine when the unit column is present."""
@@ -91,7 +86,7 @@ def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str
     ``ValueError`` for missing columns, nulls, non-0/1 proportions and users in several arms.
     """
     table = as_table(data)
-    _require_columns(table, [variant], "variant")
+    require_columns(table, [variant], "variant")
     columns: list[str] = []
     for metric in metrics:
         missing_covariates = [c for c in metric.covariate_columns if c not in table.columns]
@@ -99,7 +94,7 @@ def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str
             raise ValueError(f"metric {metric.name!r} ({metric!r}): CUPED covariate column(s) "
                              f"{', '.join(map(repr, missing_covariates))} not in the data; columns present: "
                              f"{', '.join(table.columns)}. Pass cuped=False (standard names) or drop covariate=.")
-        _require_columns(table, metric.columns, f"metric {metric.name!r} ({metric!r})")
+        require_columns(table, metric.columns, f"metric {metric.name!r} ({metric!r})")
         columns.extend(c for c in metric.columns if c not in columns)
     check_one_arm_per_user(table, variant, unit)
 

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from kit.ab.moments import _require_columns, as_table
+from kit.ab.moments import as_table
+from kit.contract import require_columns
 from kit.results import Result, frame_html
 
 
@@ -59,7 +60,7 @@ def srm(data, variant: str = "variant", expected: Mapping[str, float] | None = N
         observed = {str(k): float(v) for k, v in dict(data).items()}
     else:
         table = as_table(data)
-        _require_columns(table, [variant], "srm")
+        require_columns(table, [variant], "srm")
         counts = table.group_by(table[variant].cast("string").name("arm")).aggregate(users=ibis._.count()).to_pyarrow().to_pandas()
         if counts["arm"].isnull().any():
             raise ValueError(f"column {variant!r}: {int(counts.loc[counts['arm'].isnull(), 'users'].sum()):,} rows have no variant (null)")

@@ -33,13 +33,6 @@ def fetch(expr: ir.Table) -> pd.DataFrame:
     return expr.to_pyarrow().to_pandas()
 
 
-def require_columns(frame: pd.DataFrame | ir.Table, columns: Iterable[str], what: str) -> None:
-    present = list(frame.columns)
-    missing = [c for c in columns if c not in present]
-    if missing:
-        raise ValueError(f"{what}: missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
-                         f"columns present: {', '.join(map(str, present))}")
-
 
 def known_channels(channels: Iterable[str] | None) -> list[str]:
     """The channel list to validate against: the given one, else the params defaults'."""

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from kit.channel._common import as_frame, known_channels, require_columns
+from kit.channel._common import as_frame, known_channels
+from kit.contract import require_columns
 from kit.results import Result
 
 MODELS = ("first", "last", "linear", "time_decay", "position", "markov", "shapley")

@@ -27,7 +27,8 @@ import pandas as pd
 from scipy.optimize import least_squares, lsq_linear
 from scipy.signal import lfilter
 
-from kit.channel._common import as_frame, require_columns
+from kit.channel._common import as_frame
+from kit.contract import require_columns
 from kit.quarter import Quarter
 from kit.results import Result
 from kit.stats import format_roas
@@ -350,6 +351,13 @@ class ResponseModel(Result):
         gmv = self._contributions(params)[mask].sum(axis=0)
         return np.divide(gmv, spend, out=np.full(len(spend), np.nan), where=spend > 0)
 
+    def _percentile_interval(self, statistic, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel bootstrap percentile interval of ``statistic(solution)``; NaN without draws."""
+        if not len(self.draws):
+            return np.full(len(self.channels), np.nan), np.full(len(self.channels), np.nan)
+        values = np.stack([statistic(d) for d in self.draws])
+        return np.percentile(values, 100 * alpha / 2, axis=0), np.percentile(values, 100 * (1 - alpha / 2), axis=0)
+
     def roas(self, period: Any = None, alpha: float = 0.05) -> pd.DataFrame:
         """Per channel over ``period`` (default: the model's period): spend, modelled GMV, ROAS and
         marginal ROAS with bootstrap intervals, and whether the saturation shape is identified."""
@@ -363,20 +371,9 @@ class ResponseModel(Result):
             "gmv": self._contributions(self.solution)[mask].sum(axis=0),
             "roas": self._roas(self.solution, mask),
         })
-        low_q, high_q = 100 * alpha / 2, 100 * (1 - alpha / 2)
-        if len(self.draws):
-            roas_draws = np.stack([self._roas(d, mask) for d in self.draws])
-            table["roas_ci_low"] = np.percentile(roas_draws, low_q, axis=0)
-            table["roas_ci_high"] = np.percentile(roas_draws, high_q, axis=0)
-        else:
-            table["roas_ci_low"] = table["roas_ci_high"] = np.nan
+        table["roas_ci_low"], table["roas_ci_high"] = self._percentile_interval(lambda d: self._roas(d, mask), alpha)
         table["mroas"] = self._mroas(self.solution, average)
-        if len(self.draws):
-            mroas_draws = np.stack([self._mroas(d, average) for d in self.draws])
-            table["mroas_ci_low"] = np.percentile(mroas_draws, low_q, axis=0)
-            table["mroas_ci_high"] = np.percentile(mroas_draws, high_q, axis=0)
-        else:
-            table["mroas_ci_low"] = table["mroas_ci_high"] = np.nan
+        table["mroas_ci_low"], table["mroas_ci_high"] = self._percentile_interval(lambda d: self._mroas(d, average), alpha)
         table["weekly_spend"] = average
         if self.alternative is not None:
             other = self.alternative.roas(period)

@@ -9,6 +9,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from kit import contract
 from kit.contract import EVENTS
 from kit.quarter import Quarter
 
@@ -93,11 +94,7 @@ def as_list(columns: Any, what: str) -> list[str]:
 
 def require_columns(table: ir.Table, needed: dict[str, str], what: str = "events") -> None:
     """Raise naming the table, the missing column, why it is needed and the columns present."""
-    present = table.columns
-    for column, why in needed.items():
-        if column not in present:
-            raise ValueError(f"{what} table: required column '{column}' is missing ({why}); "
-                             f"columns present: {', '.join(present)}")
+    contract.require_columns(table, needed, f"{what} table")
     if "ts" in needed and not table["ts"].type().is_timestamp():
         raise ValueError(f"{what} table: column 'ts' must be a timestamp (naive local time), the data has {table['ts'].type()}")
 

@@ -19,6 +19,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from kit.contract import require_columns
 from kit.promo import model as _model
 from kit.results import Result, frame_html
 
@@ -40,16 +41,9 @@ class PromoWarning(UserWarning):
 
 def _as_frame(data, columns: list[str], what: str = "data") -> pd.DataFrame:
     """Only the needed columns of a pandas DataFrame or an Ibis table (a daily table is small)."""
-    if isinstance(data, pd.DataFrame):
-        present = list(data.columns)
-    elif isinstance(data, ir.Table):
-        present = list(data.columns)
-    else:
+    if not isinstance(data, (pd.DataFrame, ir.Table)):
         raise ValueError(f"{what} must be a pandas DataFrame or an Ibis table, got {type(data).__name__}")
-    missing = [c for c in columns if c not in present]
-    if missing:
-        raise ValueError(f"{what}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-                         f"not found; columns present: {', '.join(map(str, present))}")
+    require_columns(data, columns, what)
     if isinstance(data, pd.DataFrame):
         return data[columns].copy()
     return data.select(*columns).to_pandas()
