@@ -72,7 +72,7 @@ def test_fixed_offset_conversion_equals_the_zone_rules():
     assert _fixed_offset("Asia/Shanghai") == dt.timedelta(hours=8)
     assert _fixed_offset("Europe/London") is None  # DST: zone rules per row
     instants = pd.to_datetime(["2025-11-10T16:30:00Z", "2024-02-29T23:59:59.123Z", "1999-12-31T16:00:00Z",
-                               "2025-06-30T15:59:59Z"], format="ISO8601")
+                               "2025-06-30T15:59:59Z", "1965-03-01T00:00:00.000001Z"], format="ISO8601")
     t = ibis.duckdb.connect().create_table("t", pd.DataFrame({"ts": instants}))
     got = t.select(fast=_to_local(t.ts, "Asia/Shanghai", "duckdb"),
                    rules=_to_local(t.ts, "Asia/Shanghai", "zone-rules")).execute()

@@ -34,18 +34,31 @@ def load_events(source, quarter, window="1D", *, quarters: int = 1, attributes=B
         raise ValueError(f"quarters must be ≥ 1, got {quarters!r}")
     if new_customer_days <= 0:
         raise ValueError(f"new_customer_days must be > 0, got {new_customer_days!r}")
+    first, last = event_days(quarter, window, quarters)
+    events = source.between("events", first, last)
+    return attach_attributes(source, events, attributes, first, last, new_customer_days=new_customer_days)
+
+
+def event_days(quarter, window, quarters: int = 1) -> tuple[_dt.date, _dt.date]:
+    """First and last local day of the events a funnel of ``quarter`` (and the ``quarters - 1``
+    before it) needs: the window's tail after the quarter's end included."""
     q = Quarter(quarter)
     first = q
     for _ in range(quarters - 1):
         first = first.previous()
     tail = math.ceil(parse_window(window) / _dt.timedelta(days=1))
-    last = q.end + _dt.timedelta(days=tail)
-    events = source.between("events", first.start, last)
+    return first.start, q.end + _dt.timedelta(days=tail)
+
+
+def attach_attributes(source, events: ir.Table, attributes, first_day: _dt.date, last_day: _dt.date, *,
+                      new_customer_days: int = 30) -> ir.Table:
+    """``events`` (of local days ``first_day`` .. ``last_day``) with the session attributes joined on
+    (see :func:`load_events`)."""
+    attributes = [attributes] if isinstance(attributes, str) else list(attributes)
     if not attributes:
         return events
-
     # A session that started the evening before the first day can still log events on it.
-    sessions = source.between("sessions", first.start - _dt.timedelta(days=1), last)
+    sessions = source.between("sessions", first_day - _dt.timedelta(days=1), last_day)
     sessions = sessions.select(__session="session_id", __session_user="user_id", started_at="started_at",
                                **{a: a for a in attributes if a in _FROM_SESSIONS})
     joined = events.left_join(sessions, events.session_id == sessions.__session)

@@ -1,13 +1,16 @@
 """A quarter's funnel review, as the notebook shows it: every result from one load, and the finding in words."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import ibis
 import numpy as np
 
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
 from kit.funnel.core import FunnelResult, TimeToConvert, funnel, time_to_convert
-from kit.funnel.data import load_events
+from kit.funnel._input import parse_steps
+from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
 from kit.quarter import Quarter
 
@@ -118,15 +121,44 @@ def review_quarter(source, params, *, steps=None, window=None, attempt=None, bre
     alpha = alpha if alpha is not None else fp.alpha
     correction = correction if correction is not None else fp.correction
     q = Quarter(params.quarter)
-    events = load_events(source, q, window, quarters=2, attributes=breakdowns, new_customer_days=fp.new_customer_days)
     common = dict(window=window, attempt=attempt, hold=hold, unit=unit, alpha=alpha)
-    current = funnel(events, steps, quarter=q.label, **common)
-    previous = funnel(events, steps, quarter=q.previous().label, **common)
+    keep = {"ts", "event", "user_id", "session_id", "screen", "sku_id", unit, *([hold] if hold else [])}
+    with _review_events(source, q, steps, window, breakdowns, keep, fp.new_customer_days) as events:
+        current = funnel(events, steps, quarter=q.label, **common)
+        previous = funnel(events, steps, quarter=q.previous().label, **common)
+        by = {}
+        for name in breakdowns:
+            result = funnel(events, steps, by=name, quarter=q.label, **common)
+            by[name] = (result, compare_segments(result, correction=correction, alpha=alpha))
+        ttc = time_to_convert(events, steps, window=window, attempt=attempt, hold=hold, unit=unit, quarter=q.label)
+        exits = scroll_exits(events, quarter=q.label, alpha=alpha) if scroll else None
     change = compare_quarters(current, previous, alpha=alpha) if previous.cohort else None
-    by = {}
-    for name in breakdowns:
-        result = funnel(events, steps, by=name, quarter=q.label, **common)
-        by[name] = (result, compare_segments(result, correction=correction, alpha=alpha))
-    ttc = time_to_convert(events, steps, window=window, attempt=attempt, hold=hold, unit=unit, quarter=q.label)
-    exits = scroll_exits(events, quarter=q.label, alpha=alpha) if scroll else None
     return FunnelReview(q.label, current, by, change, q.previous().label, ttc, exits, correction)
+
+
+@contextmanager
+def _review_events(source, q: Quarter, steps, window, attributes: list[str], columns: set[str], new_customer_days: int):
+    """The events of the quarter and the one before, read, filtered and joined once for the whole
+    review (a temporary table in the engine; every funnel of the review reads it).
+
+    The breakdown attributes are joined onto the first step's events only: a breakdown is read on
+    the counted start (see the specification), so the other rows never need them.
+    """
+    first_day, last_day = event_days(q, window, quarters=2)
+    events = source.between("events", first_day, last_day)
+    parsed = parse_steps(steps)
+    if all(s.event is not None for s in parsed):
+        events = events.filter(events.event.isin(sorted({s.event for s in parsed} | {"pdp_view", "pdp_scroll"})))
+    events = events.select(*[c for c in events.columns if c in columns]).cache()
+    starts = None
+    try:
+        is_start = parsed[0].matches(events).fill_null(False)
+        starts = attach_attributes(source, events.filter(is_start), attributes, first_day, last_day,
+                                   new_customer_days=new_customer_days).cache()
+        # A view over the two temporary tables: copying the union would cost more than reading it.
+        others = events.filter(~is_start).mutate(**{a: ibis.null(starts[a].type()) for a in attributes})
+        yield starts.union(others, distinct=False)
+    finally:
+        for table in (starts, events):
+            if table is not None:
+                table.release()
