@@ -51,7 +51,9 @@ ALPHA_CODE = (
     # no %matplotlib magic: the figure must appear even though the run below exports MPLBACKEND=Agg
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2))\nax.plot([1, 2, 3])\nplt.show()",
 )
-BETA_CODE = ('from IPython.display import Markdown\nMarkdown(f"beta for **{quarter}**")',)
+BETA_CODE = ('from IPython.display import Markdown\nMarkdown(f"beta for **{quarter}**")',
+             # the runner checked the contract before the notebooks started: tables are not checked again
+             'import kit\nprint("orders checked earlier in this run:", kit.connect(source)._checked_in_this_run("orders"))')
 BROKEN_CODE = ('raise ValueError(f"planted failure for {quarter}")',)
 
 
@@ -97,6 +99,13 @@ def test_good_run_writes_pages_index_and_manifest(good_run, workspace):
     assert f"alpha ran for 2025Q3 on {workspace / 'shop'}" in printed
     assert executed.metadata.papermill["output_path"] == "01_alpha.ipynb"  # no temporary paths left behind
     assert not list((workspace / "reports").glob(".*partial*"))
+
+
+def test_notebooks_skip_the_contract_check_the_run_already_made(good_run):
+    _, folder = good_run
+    executed = (folder / "02_beta.ipynb").read_text(encoding="utf-8")
+    assert "orders checked earlier in this run: True" in executed
+    assert runner.CHECKED_ENV not in __import__("os").environ  # the listing does not outlive the run
 
 
 def test_pages_have_no_code_no_parameters_and_nothing_external(good_run):

@@ -91,3 +91,41 @@ def test_params_source_and_timezone_are_used(tmp_path):
     source = kit.connect(params=p)
     assert source.timezone == "UTC" and source.name == str(folder)
     assert _orders(source).paid_at.iloc[0] == pd.Timestamp("2025-11-10 16:30:00")
+
+
+def test_tables_checked_earlier_in_a_run_are_not_checked_again(tmp_path, monkeypatch):
+    """`kit report` checks once and lists the fingerprints that passed; a notebook's Source skips
+    those tables, and only those: a changed file or a broken table is checked (and fails) again."""
+    import json
+
+    import kit.source
+    from kit.contract import ContractError
+
+    tables = valid_tables()
+    tables["orders"].loc[0, "gmv"] = -5.0  # broken: never listed as passed
+    folder = write(tables, tmp_path / "data")
+    first = kit.connect(folder)
+    passed = first.passing_fingerprints()
+    assert first.fingerprint("orders") not in passed
+    assert first.fingerprint("users") in passed and len(passed) == len(first.tables()) - 2  # orders and its items
+    listing = tmp_path / "checked.json"
+    listing.write_text(json.dumps(passed))
+    monkeypatch.setenv(kit.source.CHECKED_ENV, str(listing))
+
+    real_check = kit.source.check_and_normalise
+    checked = []
+    monkeypatch.setattr(kit.source, "check_and_normalise", lambda raw, spec, **kw: checked.append(spec.name) or real_check(raw, spec, **kw))
+    second = kit.connect(folder)
+    assert second.table("users").count().execute() == len(tables["users"])
+    assert checked == []
+    with pytest.raises(ContractError, match="gmv"):
+        second.table("orders")
+    assert checked == ["orders"]
+
+    # A rewritten file is a different table: checked again, even with the old listing in place.
+    tables["users"] = tables["users"].iloc[:-1]
+    tables["users"].to_parquet(folder / "users.parquet", index=False)
+    third = kit.connect(folder)
+    assert third.fingerprint("users") not in passed
+    third.table("users")
+    assert checked == ["orders", "users"]

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -35,6 +36,7 @@ import nbformat
 
 from kit import config
 from kit.quarter import Quarter
+from kit.source import CHECKED_ENV
 
 MANIFEST = "kit-report.json"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
@@ -400,7 +402,8 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     try:
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
                       kernel_name=kernel_name, timeout=timeout) for label in labels for nb in notebooks]
-        outcomes = run_tasks(longest_first(tasks, out_root), jobs=jobs, progress=progress)
+        with _contract_checked_once(labels, source):
+            outcomes = run_tasks(longest_first(tasks, out_root), jobs=jobs, progress=progress)
         reports = []
         for label in labels:
             entries = sorted((o for o in outcomes if o.quarter == label), key=lambda o: o.name)
@@ -425,6 +428,40 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
                 shutil.rmtree(folder, ignore_errors=True)
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+@contextmanager
+def _contract_checked_once(labels: list[str], source: Any):
+    """Check the data contract here, once, before the notebooks run: every notebook then skips the
+    tables that passed (files unchanged since, same rules), instead of each checking the same
+    tables again. Tables that fail are left to the notebooks, whose pages show the error."""
+    import kit
+    from kit import params as params_module
+
+    passed: set[str] = set()
+    for label in labels:
+        try:
+            p = params_module.load(label, **({"source": source} if source else {}))
+            src = kit.connect(params=p)
+        except Exception:  # an unreadable source: each notebook reports it on its own page
+            continue
+        try:
+            passed.update(src.passing_fingerprints())
+        finally:
+            src.backend.disconnect()
+    handle, listing = tempfile.mkstemp(prefix="kit-checked-", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as f:
+        json.dump(sorted(passed), f)
+    previous = os.environ.get(CHECKED_ENV)
+    os.environ[CHECKED_ENV] = listing  # the workers, and the kernels they start, inherit it
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CHECKED_ENV, None)
+        else:
+            os.environ[CHECKED_ENV] = previous
+        os.unlink(listing)
 
 
 def _sigterm_as_interrupt():
