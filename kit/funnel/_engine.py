@@ -166,9 +166,26 @@ class Levels:
     keys: list
     start_id: bool
 
+    def project(self, by) -> "Levels":
+        """The same levels with only the breakdown columns ``by`` (a subset of ``self.by``)."""
+        by = list(by)
+        ids = [START_ID] if self.start_id else []
+        tables = [t.select(*ids, *self.keys, *by, *[time_column(i) for i in range(j + 1)])
+                  for j, t in enumerate(self.tables)]
+        return Levels(tables, by, self.keys, self.start_id)
 
-def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False) -> Levels:
-    """The levels over the prepared step events (see :func:`prepared`)."""
+    def release(self) -> None:
+        """Drop the temporary tables of :func:`levels` with ``cache=True``."""
+        for table in self.tables:
+            table.release()
+
+
+def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False, cache: bool = False) -> Levels:
+    """The levels over the prepared step events (see :func:`prepared`).
+
+    ``cache=True`` materialises each level in the engine (call :meth:`Levels.release` after), so
+    several results (breakdowns, times) can be aggregated from one set of joins.
+    """
     if spec.attempt not in ATTEMPTS:
         raise ValueError(f"attempt must be one of {', '.join(ATTEMPTS)}, got {spec.attempt!r}")
     window = interval_literal(spec.window)
@@ -194,9 +211,15 @@ def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False) -> Levels
     else:
         first = starts.select(*ids, UNIT, *by, **{time_column(0): starts[TS]})
         keys, step_events = [UNIT], tagged
-    tables = [first]
-    for j in range(1, len(spec.steps)):
-        tables.append(_next_level(tables[-1], step_events, j, window, keys))
+    tables = [first.cache() if cache else first]
+    try:
+        for j in range(1, len(spec.steps)):
+            level = _next_level(tables[-1], step_events, j, window, keys)
+            tables.append(level.cache() if cache else level)
+    except BaseException:
+        if cache:
+            Levels(tables, by, keys, start_ids).release()
+        raise
     return Levels(tables, by, keys, start_ids)
 
 
@@ -211,14 +234,18 @@ def _stacked(lv: Levels, k: int) -> ir.Table:
     return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
 
 
-def chains(tagged: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
+def needs_start_ids(spec: ChainSpec) -> bool:
+    return spec.attempt == "totals" or bool(spec.hold)
+
+
+def chains(tagged: ir.Table, spec: ChainSpec, times: bool = True, lv: Levels | None = None) -> ir.Table:
     """The counted chains: one row per counted start, with ``depth`` (steps reached) and ``t0..t{k-1}``.
 
-    ``tagged`` are the prepared step events. ``times=False`` lets ``best`` without a breakdown keep
-    only each unit's depth (no step times).
+    ``tagged`` are the prepared step events (or ``lv`` their levels, built for ``spec``).
+    ``times=False`` lets ``best`` without a breakdown keep only each unit's depth (no step times).
     """
     k = len(spec.steps)
-    lv = levels(tagged, spec, start_ids=spec.attempt == "totals")
+    lv = lv if lv is not None else levels(tagged, spec, start_ids=needs_start_ids(spec))
     chain = _stacked(lv, k)
     later = [time_column(j) for j in range(1, k)]
     if lv.start_id:
@@ -240,14 +267,17 @@ def chains(tagged: ir.Table, spec: ChainSpec, times: bool = True) -> ir.Table:
     return chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank")
 
 
-def reached_counts(tagged: ir.Table, spec: ChainSpec) -> pd.DataFrame:
-    """Per segment: ``reached_j`` = counted units (or starts) that reached step j. Small, in pandas."""
+def reached_counts(tagged: ir.Table, spec: ChainSpec, lv: Levels | None = None) -> pd.DataFrame:
+    """Per segment: ``reached_j`` = counted units (or starts) that reached step j. Small, in pandas.
+
+    ``lv``: the levels, when several results share them (see :func:`levels` with ``cache``).
+    """
     k = len(spec.steps)
     by = list(spec.by)
     if not spec.hold and (spec.attempt == "totals" or (spec.attempt == "best" and not by)):
         # Fast paths straight from the levels: every start of level j reached step j, and a unit's
         # best chain reaches step j exactly when one of its starts does.
-        lv = levels(tagged, spec)
+        lv = lv if lv is not None else levels(tagged, spec)
         parts = []
         for j, table in enumerate(lv.tables):
             n = table.count() if spec.attempt == "totals" else table[UNIT].nunique()
@@ -264,7 +294,7 @@ def reached_counts(tagged: ir.Table, spec: ChainSpec) -> pd.DataFrame:
             if f"reached_{j}" not in wide.columns:
                 wide[f"reached_{j}"] = 0
         return wide[[*by, *[f"reached_{j}" for j in range(k)]]]
-    chain = chains(tagged, spec, times=False)
+    chain = chains(tagged, spec, times=False, lv=lv)
     reached = {f"reached_{j}": (chain.depth > j).cast("int64").sum() for j in range(k)}
     return (chain.group_by(by).aggregate(**reached) if by else chain.aggregate(**reached)).to_pandas()
 

@@ -1,6 +1,7 @@
 """``funnel`` and ``time_to_convert``: counts and times of the counted chains, aggregated in the engine."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -170,14 +171,47 @@ def funnel(events, steps, window="1D", attempt: str = "best", by=None, hold: str
         events matching several step rules.
     """
     spec = _spec(steps, window, attempt, by, hold, unit, quarter, check)
+    _check_alpha(alpha)
+    with _engine.prepared(as_table(events), spec) as tagged:
+        return _funnel_result(tagged, spec, quarter, alpha)
+
+
+def _check_alpha(alpha: float) -> None:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha!r}")
-    with _engine.prepared(as_table(events), spec) as tagged:
-        counts = _engine.reached_counts(tagged, spec)
+
+
+def _funnel_result(tagged, spec: ChainSpec, quarter, alpha: float, lv=None) -> FunnelResult:
+    counts = _engine.reached_counts(tagged, spec, lv)
     for j in range(len(spec.steps)):
         counts[f"reached_{j}"] = counts[f"reached_{j}"].fillna(0).astype("int64")
     counts = _segment_order(counts, list(spec.by))
     return FunnelResult(counts, spec, quarter, alpha)
+
+
+def funnel_with_breakdowns(events, steps, window="1D", attempt: str = "best", breakdowns=(), hold: str | None = None, *,
+                           unit: str = "user_id", quarter=None, alpha: float = 0.05,
+                           check: bool = True) -> tuple[FunnelResult, dict[str, FunnelResult], TimeToConvert]:
+    """The funnel, the funnel by each breakdown column, and the time to convert, from one pass.
+
+    The same results as :func:`funnel` (without and with ``by=`` each breakdown) and
+    :func:`time_to_convert`, but the step events are prepared and the chains joined once, carrying
+    every breakdown column; each result then aggregates those levels.
+    """
+    breakdowns = as_list(breakdowns, "breakdowns")
+    shared = _spec(steps, window, attempt, breakdowns, hold, unit, quarter, check)
+    _check_alpha(alpha)
+    overall = replace(shared, by=())
+    with _engine.prepared(as_table(events), shared) as tagged:
+        lv = _engine.levels(tagged, shared, start_ids=_engine.needs_start_ids(shared), cache=True)
+        try:
+            result = _funnel_result(tagged, overall, quarter, alpha, lv.project(()))
+            by = {name: _funnel_result(tagged, replace(shared, by=(name,)), quarter, alpha, lv.project((name,)))
+                  for name in breakdowns}
+            times = _time_to_convert_result(tagged, overall, quarter, lv.project(()))
+        finally:
+            lv.release()
+    return result, by, times
 
 
 class TimeToConvert(Result):
@@ -211,21 +245,25 @@ def time_to_convert(events, steps, window="1D", attempt: str = "best", by=None, 
     earliest it could reach each step, so the times are the fastest path of that attempt.
     """
     spec = _spec(steps, window, attempt, by, hold, unit, quarter, check)
+    with _engine.prepared(as_table(events), spec) as tagged:
+        return _time_to_convert_result(tagged, spec, quarter)
+
+
+def _time_to_convert_result(tagged, spec: ChainSpec, quarter, lv=None) -> TimeToConvert:
     k = len(spec.steps)
     if k < 2:
         raise ValueError("time to convert needs at least two steps")
     labels = [s.label for s in spec.steps]
     pairs = [(j - 1, j) for j in range(1, k)] + ([(0, k - 1)] if k > 2 else [])
     by = list(spec.by)
-    with _engine.prepared(as_table(events), spec) as tagged:
-        chain = _engine.chains(tagged, spec, times=True)
-        metrics = {}
-        for n, (a, b) in enumerate(pairs):
-            seconds = chain[time_column(b)].delta(chain[time_column(a)], unit="microsecond") / 1e6
-            metrics[f"n{n}"] = seconds.count()
-            metrics[f"median{n}"] = seconds.quantile(0.5)
-            metrics[f"p90_{n}"] = seconds.quantile(0.9)
-        wide = (chain.group_by(by).aggregate(**metrics) if by else chain.aggregate(**metrics)).to_pandas()
+    chain = _engine.chains(tagged, spec, times=True, lv=lv)
+    metrics = {}
+    for n, (a, b) in enumerate(pairs):
+        seconds = chain[time_column(b)].delta(chain[time_column(a)], unit="microsecond") / 1e6
+        metrics[f"n{n}"] = seconds.count()
+        metrics[f"median{n}"] = seconds.quantile(0.5)
+        metrics[f"p90_{n}"] = seconds.quantile(0.9)
+    wide = (chain.group_by(by).aggregate(**metrics) if by else chain.aggregate(**metrics)).to_pandas()
     wide = _segment_order(wide, by)
     rows = []
     for _, seg in wide.iterrows():

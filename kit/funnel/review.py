@@ -8,7 +8,7 @@ import ibis
 import numpy as np
 
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
-from kit.funnel.core import FunnelResult, TimeToConvert, funnel, time_to_convert
+from kit.funnel.core import FunnelResult, TimeToConvert, funnel, funnel_with_breakdowns
 from kit.funnel._input import parse_steps
 from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
@@ -124,14 +124,10 @@ def review_quarter(source, params, *, steps=None, window=None, attempt=None, bre
     common = dict(window=window, attempt=attempt, hold=hold, unit=unit, alpha=alpha)
     keep = {"ts", "event", "user_id", "session_id", "screen", "sku_id", unit, *([hold] if hold else [])}
     with _review_events(source, q, steps, window, breakdowns, keep, fp.new_customer_days) as events:
-        current = funnel(events, steps, quarter=q.label, **common)
+        current, segmented, ttc = funnel_with_breakdowns(events, steps, breakdowns=breakdowns, quarter=q.label, **common)
         previous = funnel(events, steps, quarter=q.previous().label, **common)
-        by = {}
-        for name in breakdowns:
-            result = funnel(events, steps, by=name, quarter=q.label, **common)
-            by[name] = (result, compare_segments(result, correction=correction, alpha=alpha))
-        ttc = time_to_convert(events, steps, window=window, attempt=attempt, hold=hold, unit=unit, quarter=q.label)
         exits = scroll_exits(events, quarter=q.label, alpha=alpha) if scroll else None
+    by = {name: (result, compare_segments(result, correction=correction, alpha=alpha)) for name, result in segmented.items()}
     change = compare_quarters(current, previous, alpha=alpha) if previous.cohort else None
     return FunnelReview(q.label, current, by, change, q.previous().label, ttc, exits, correction)
 
