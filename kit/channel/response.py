@@ -12,8 +12,9 @@ first solved by bounded linear least squares (:func:`scipy.optimize.lsq_linear`)
 Spend and GMV are scaled to mean 1 inside, so the bounds mean the same for any currency size.
 
 Uncertainty: a moving-block bootstrap of the residuals (blocks keep the weeks' autocorrelation;
-resampling residuals rather than weeks keeps the adstock recursion intact), each draw refitted from
-the fitted parameters, seeded. ROAS = modelled channel GMV / spend over a period; marginal ROAS =
+resampling residuals rather than weeks keeps the adstock recursion intact), scaled by √(n/(n−p)) to
+the noise's unbiased size (the fit absorbs part of the noise), each draw refitted from the fitted
+parameters, seeded. ROAS = modelled channel GMV / spend over a period; marginal ROAS =
 d GMV / d spend at the period's average weekly spend in steady state (``β S'(s̄/(1−θ)) / (1−θ)``).
 """
 from __future__ import annotations
@@ -579,6 +580,10 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         if weight is not None:  # resample blocks of the fitted weeks only
             residuals = residuals[weight > 0]
         residuals = residuals - residuals.mean()
+        # Fitted residuals are smaller than the noise: the fit has absorbed part of it, the more so
+        # the more parameters per week (31 on ~60 weeks in the sample). Resampling them as they are
+        # would give intervals too narrow; scale them to the unbiased variance, RSS / (n − p).
+        residuals = residuals * np.sqrt(len(residuals) / max(len(residuals) - len(solution), 1))
         block = block_weeks or max(2, int(round(len(y) ** (1 / 3))))
         # Draws restart from the fit and stop at a looser tolerance: their spread dwarfs 1e-6.
         def resampled():
