@@ -209,6 +209,19 @@ def test_time_to_convert_matches_numpy_quantiles(logs):
             assert row.p90_seconds == pytest.approx(np.quantile(seconds, 0.9))
 
 
+@pytest.mark.parametrize("attempt,hold", [("best", None), ("first", None), ("totals", None), ("best", "sku_id"), ("first", "sku_id")])
+def test_one_pass_with_breakdowns_equals_separate_calls(logs, attempt, hold):
+    """funnel_with_breakdowns shares the joins between results; every result must equal its own call."""
+    frame = logs.assign(cohort=np.where(logs["user_id"].str.len() % 2 == 0, "even", "odd"))
+    common = dict(window=WINDOW, attempt=attempt, hold=hold, quarter=PERIOD)
+    overall, by, times = kf.funnel_with_breakdowns(frame, STEPS, breakdowns=["device", "cohort"], **common)
+    pd.testing.assert_frame_equal(overall.to_pandas(), kf.funnel(frame, STEPS, **common).to_pandas())
+    assert list(by) == ["device", "cohort"]
+    for name, result in by.items():
+        pd.testing.assert_frame_equal(result.to_pandas(), kf.funnel(frame, STEPS, by=name, **common).to_pandas())
+    pd.testing.assert_frame_equal(times.to_pandas(), kf.time_to_convert(frame, STEPS, **common).to_pandas())
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 @pytest.fixture()
