@@ -124,13 +124,18 @@ def scroll_exits(events, by=None, *, session: str = "session_id", quarter=None, 
     numbered = pdp.mutate(__view=(pdp.__kind == 0).cast("int64").sum().over(
         ibis.cumulative_window(group_by=session, order_by=order)))
     opened = numbered.__kind == 0
-    per_view = numbered.filter(numbered.__view > 0).group_by([session, "__view"]).aggregate(
-        depth=numbered.__screen.max(), __opened=numbered.ts.min(where=opened),
+    # View 0 of a session holds its scrolls before any view (orphans): counted in the same query,
+    # so the window above runs once.
+    per_view = numbered.group_by([session, "__view"]).aggregate(
+        depth=numbered.__screen.max(), __opened=numbered.ts.min(where=opened), __rows=ibis._.count(),
         **{c: numbered[c].max(where=opened) for c in by})
+    orphan = per_view.__view == 0
     if bounds is not None:
-        per_view = per_view.filter((per_view.__opened >= bounds[0]) & (per_view.__opened < bounds[1]))
-    counts = per_view.group_by([*by, "depth"]).aggregate(views=ibis._.count()).to_pandas()
-    orphans = int(numbered.filter(numbered.__view == 0).count().to_pyarrow().as_py())
+        per_view = per_view.filter(orphan | ((per_view.__opened >= bounds[0]) & (per_view.__opened < bounds[1])))
+    grouped = per_view.group_by([*by, "depth", per_view.__view.cast("int64").clip(upper=1).name("__is_view")]).aggregate(
+        views=ibis._.count(), rows=ibis._.__rows.sum()).to_pandas()
+    orphans = int(grouped.loc[grouped["__is_view"] == 0, "rows"].sum())
+    counts = grouped[grouped["__is_view"] == 1].drop(columns=["__is_view", "rows"]).reset_index(drop=True)
 
     rows = []
     groups = counts.groupby(by, dropna=False, sort=False) if by else [((), counts)]
