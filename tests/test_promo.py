@@ -216,6 +216,7 @@ def test_false_positive_rate_on_no_promotion_windows():
     assert rate.max() <= 0.08, rate
 
 
+@pytest.mark.slow
 def test_false_positive_rate_with_a_short_pre_period():
     """The same with about 6 months of history and the full model (weekly term, 3 controls), where the
     likelihood is nearly flat in some variances: their uncertainty must reach the intervals. Freezing
