@@ -90,24 +90,45 @@ def bench_quarter(quarter: str) -> None:
 
 
 def bench_calibration(series_per_setting: int) -> None:
-    """False-positive rate of the default model (weekly, 3 controls) by pre-period length."""
-    print(f"\n### False-positive rate at alpha = 0.05 ({series_per_setting} no-promotion series per row; "
-          "7-day window + 14 days after)\n")
-    print("| pre-period days | level s.d. | during | after | net |\n| ---: | ---: | ---: | ---: | ---: |")
-    rng = np.random.default_rng(2024)
+    """False-positive rate of the default model (weekly, 3 controls) by pre-period length; half the
+    series with a quiet level (s.d. 0.5/day), half with a strongly wandering one (2.0)."""
+    print(f"\n### False-positive rate at alpha = 0.05 ({series_per_setting} no-promotion series per row, "
+          "half with level s.d. 0.5, half 2.0; 7-day window + 14 days after)\n")
+    print("| pre-period days | during | after | net | during, level s.d. 2 only |\n| ---: | ---: | ---: | ---: | ---: |")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for pre_days in (90, 180, 365):
-            for level_sd in (0.5, 2.0):
-                flagged = []
-                for i in range(series_per_setting):
-                    frame = series(rng, pre_days + 21, level_sd)
-                    start = frame["date"].iloc[pre_days]
-                    result = promo.lift(frame, start, start + pd.Timedelta(days=6), controls=["c1", "c2", "c3"],
-                                        post_days=14, n_draws=500, seed=i, warn=False)
-                    flagged.append(result.to_pandas()["pvalue"].to_numpy() < 0.05)
-                rate = np.mean(flagged, axis=0)
-                print(f"| {pre_days} | {level_sd} | {rate[0]:.3f} | {rate[1]:.3f} | {rate[2]:.3f} |")
+            rng = np.random.default_rng(2024 + pre_days)
+            flagged = []
+            for i in range(series_per_setting):
+                frame = series(rng, pre_days + 21, (0.5, 2.0)[i % 2])
+                start = frame["date"].iloc[pre_days]
+                result = promo.lift(frame, start, start + pd.Timedelta(days=6), controls=["c1", "c2", "c3"],
+                                    post_days=14, n_draws=500, seed=i, warn=False)
+                flagged.append(result.to_pandas().set_index("period").loc[["during", "after", "net"], "pvalue"]
+                               .to_numpy() < 0.05)
+            rate, wandering = np.mean(flagged, axis=0), np.mean(flagged[1::2], axis=0)
+            print(f"| {pre_days} | {rate[0]:.3f} | {rate[1]:.3f} | {rate[2]:.3f} | {wandering[0]:.3f} |")
+
+
+def irreducible_sd(items: pd.DataFrame, t: dict, period: str) -> float:
+    """S.d. of the error even an estimator knowing the expected counterfactual makes: the realised
+    counterfactual's sampling noise, Σ value² over the period's orders of the promoted categories, / M²
+    (truth = realised × (1 − 1/M)); as in tests/test_promo_truth.py."""
+    day = pd.Timedelta(days=1)
+    start, end = pd.Timestamp(t["start"]), pd.Timestamp(t["end"])
+    first = pd.Timestamp(t["presale_start"]) if t["presale_start"] else start
+    spans = {"before": (first, start - day), "during": (start, end),
+             "after": (end + day, end + t["incremental_gmv"]["post_days"] * day)}
+    own = items[items["category"].isin(t["promoted_categories"])].groupby(["order_id", "day"], observed=True)["amount"].sum()
+    own = own.reset_index()
+    variance = 0.0
+    for name in (("before", "during", "after") if period == "net" else (period,)):
+        amounts = own.loc[own["day"].between(*spans[name]), "amount"]
+        if len(amounts):
+            realised, true = amounts.sum(), t["incremental_gmv"][name]
+            variance += (amounts**2).sum() * ((realised - true) / realised) ** 2
+    return float(np.sqrt(variance))
 
 
 def bench_truth() -> None:
@@ -118,7 +139,12 @@ def bench_truth() -> None:
     truth = json.loads(truth_file.read_text())["promotions"]
     source = kit.connect()
     print("\n### Planted truths (90% intervals; net = before + during + after)\n")
-    print("| promotion | period | truth | estimate | 90% interval | inside | error |\n| --- | --- | ---: | ---: | --- | --- | ---: |")
+    orders = pd.read_parquet(config.SAMPLE_DIR / "orders.parquet", columns=["order_id", "paid_at"])
+    orders["day"] = orders["paid_at"].dt.tz_convert("Asia/Shanghai").dt.tz_localize(None).dt.normalize()
+    items = pd.read_parquet(config.SAMPLE_DIR / "order_items.parquet", columns=["order_id", "category", "amount"])
+    items = items.merge(orders[["order_id", "day"]], on="order_id")
+    print("| promotion | period | truth | estimate | 90% interval | inside | error | noise floor (1 s.d.) |\n"
+          "| --- | --- | ---: | ---: | --- | --- | ---: | ---: |")
     inside = total = 0
     for pid, t in truth.items():
         if not pid.startswith("2025"):
@@ -136,7 +162,8 @@ def bench_truth() -> None:
             inside += ok
             total += 1
             print(f"| {pid} | {period} | {true:,.0f} | {row['effect']:,.0f} | {row['ci_low']:,.0f} – {row['ci_high']:,.0f} "
-                  f"| {'yes' if ok else 'NO'} | {(row['effect'] - true) / abs(true):+.0%} |")
+                  f"| {'yes' if ok else 'NO'} | {(row['effect'] - true) / abs(true):+.0%} "
+                  f"| ±{irreducible_sd(items, t, period) / abs(true):.0%} |")
     print(f"\n{inside} of {total} inside their 90% interval.")
 
 
@@ -147,7 +174,7 @@ def main(argv=None) -> int:
     bench_speed(3 if args.quick else 7)
     bench_quarter("2025Q4")
     bench_truth()
-    bench_calibration(20 if args.quick else 100)
+    bench_calibration(50 if args.quick else 200)
     print(f"\npeak RSS of the whole run: {peak_mb():.0f} MB")
     return 0
 
