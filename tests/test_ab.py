@@ -13,6 +13,8 @@ from statsmodels.stats import proportion as sm_proportion
 
 from kit import ab
 from kit.ab import stats as abstats
+from kit.ab.analysis import compute_modes
+from kit.ab.metrics import resolve
 
 
 def _users(n_per_arm=(4000, 3800, 4100), seed=0, lifts=(0.0, 0.08, 0.0)) -> pd.DataFrame:
@@ -282,6 +284,23 @@ def test_sequential_analysis_is_wider_and_labelled(users):
     assert seq.ci_high - seq.ci_low > fixed.ci_high - fixed.ci_low
     assert seq.pvalue > fixed.pvalue
     assert "always valid" in seq.test
+
+
+def test_one_pass_for_both_modes_gives_the_numbers_of_separate_calls(users):
+    """A daily replay takes always-valid and fixed-horizon results of the same moments from one pass."""
+    metrics = resolve(["ctr", "revenue_per_user", ab.Proportion("converted")])
+    arms, moments = ab.arm_moments(users, metrics)
+    for planned in (None, 5000.0):
+        both = compute_modes(arms, moments, metrics, "control", (True, False), planned_users=planned)
+        for result, sequential in zip(both, (True, False)):
+            alone = ab.analyze(users, metrics, sequential=sequential, planned_users=planned)
+            pd.testing.assert_frame_equal(result.to_pandas(), alone.to_pandas(), check_exact=True)
+            assert result.sequential == sequential
+    # the Bayesian columns, computed for all rows at once, are the per-row formulas bit for bit
+    for row in both[0].to_pandas().itertuples():
+        mean, sd = abstats.posterior(row.rel_effect, row.rel_se, 0.3)
+        assert row.prob_beat_control == float(abstats.prob_beat_control(mean, sd))
+        assert row.expected_loss == float(abstats.expected_loss(mean, sd))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import pytest
 import kit
 from kit import ab, config
 from kit.ab import stats as abstats
+from kit.ab.daily import daily_arm_moments
+from kit.ab.metrics import resolve
 
 # ---------------------------------------------------------------------------------------------
 # user_metrics on a hand-made source
@@ -95,6 +97,24 @@ def test_daily_user_metrics_cumulate_to_the_end_of_each_day(tiny_source):
                                          ("u2", d(2025, 10, 7)), ("u2", d(2025, 10, 8)), ("u3", d(2025, 10, 8))],
                                         names=["user_id", "day"]))
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+@pytest.mark.parametrize("gmv_basis", ["paid", "net_of_refunds"])
+def test_daily_arm_moments_are_the_moments_of_the_daily_grid(tiny_source, gmv_basis):
+    """The review's replay sums activity changes instead of grouping users × days: same numbers."""
+    users = ab.user_metrics(tiny_source, "e1", gmv_basis=gmv_basis)
+    metrics = resolve(list(ab.standard_metrics()))
+    daily = ab.daily_user_metrics(tiny_source, "e1", gmv_basis=gmv_basis, users=users)
+    keyed = daily.mutate(__key=daily.variant + "\x1f" + daily.day.cast("string"))
+    keys, grid = ab.arm_moments(keyed, metrics, variant="__key", unit=None)
+    rows, fast = daily_arm_moments(tiny_source, users, metrics, gmv_basis=gmv_basis)
+    assert [f"{arm}\x1f{day}" for arm, day in zip(rows.arm, rows.day)] == keys
+    assert fast.columns == grid.columns
+    np.testing.assert_array_equal(fast.n, grid.n)
+    np.testing.assert_array_equal(fast.sums, grid.sums)
+    np.testing.assert_array_equal(fast.cross, grid.cross)  # NaN where no metric needs the pair, in both
+    with pytest.raises(ValueError, match="required column 'basket' is missing"):
+        daily_arm_moments(tiny_source, users, [ab.Mean("basket")])
 
 
 def test_user_metrics_bad_input(tiny_source):
@@ -197,6 +217,17 @@ def test_the_two_arm_experiment_recovers_its_lift(hero_video, truth):
     assert row.rel_ci_low <= lift <= row.rel_ci_high
     assert r.verdict.status == "winner" and r.verdict.winners == ["video"]
     assert not r.srm.mismatch
+
+
+@needs_sample
+def test_the_review_replay_is_the_replay_of_the_daily_grid(sample, hero_video):
+    p = kit.params.load("2025Q3")
+    daily = ab.daily_user_metrics(sample, "pdp_hero_video", p.ab.pre_window_days, gmv_basis=p.gmv_basis,
+                                  users=hero_video.users)
+    grid = ab.sequential_path(daily, [p.ab.primary_metric], alpha=p.ab.alpha, correction=p.ab.correction,
+                              planned_users=p.ab.planned_users, prior_sd=p.ab.prior_sd, cuped=p.ab.cuped)
+    pd.testing.assert_frame_equal(hero_video.path.to_pandas(), grid.to_pandas(), check_exact=True)
+    assert hero_video.path.planned_users == grid.planned_users
 
 
 @needs_sample

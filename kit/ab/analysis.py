@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from kit.ab import stats as abstats
 from kit.ab.metrics import MEAN, PROPORTION, RATIO, resolve
@@ -111,6 +110,18 @@ def compute(arms: list[str], moments: Moments, metrics, control: str, *, alpha: 
             sequential: bool = False, planned_users: float | None = None, prior_sd: float | None = 0.3,
             power: float = 0.8) -> ABResult:
     """The statistics of :func:`analyze` from per-arm moments (arms along the first axis)."""
+    return compute_modes(arms, moments, metrics, control, (sequential,), alpha=alpha, correction=correction,
+                         planned_users=planned_users, prior_sd=prior_sd, power=power)[0]
+
+
+def compute_modes(arms: list[str], moments: Moments, metrics, control: str, modes: tuple[bool, ...], *,
+                  alpha: float = 0.05, correction: str = "holm", planned_users: float | None = None,
+                  prior_sd: float | None = 0.3, power: float = 0.8) -> list[ABResult]:
+    """:func:`compute` once per ``sequential`` flag in ``modes``, sharing the work the flags do not change.
+
+    A daily replay wants always-valid and fixed-horizon results of the same moments; only the
+    intervals and p-values differ, so the rest is computed once (the numbers are those of separate calls).
+    """
     if correction not in CORRECTIONS:
         raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
     if not 0 < alpha < 1:
@@ -125,7 +136,9 @@ def compute(arms: list[str], moments: Moments, metrics, control: str, *, alpha: 
     ci = arms.index(control)
     treatments = [i for i in range(len(arms)) if i != ci]
     family = len(treatments) * len(metrics)
-    rows = []
+    level = alpha if correction == "none" else alpha / family
+    detect_z = abstats.normal_quantile(1 - level / 2) + abstats.normal_quantile(power)
+    rows: dict[bool, list[dict]] = {mode: [] for mode in modes}
     for metric in metrics:
         if metric.kind == RATIO:
             den = moments.select(metric.value_columns[1:2]).sums[:, 0]
@@ -156,32 +169,45 @@ def compute(arms: list[str], moments: Moments, metrics, control: str, *, alpha: 
             row.update({k: float(v) for k, v in result.items() if k != "quantile"})
             if not metric.has_covariate:
                 row["variance_reduction"] = np.nan
-            if sequential:
-                n_now = (moments.n[ci] + moments.n[ti]) / 2
-                planned = planned_users if planned_users is not None else n_now
-                for prefix in ("", "rel_"):
-                    variance = row[f"{prefix}se"] ** 2
-                    tau2 = abstats.mixture_tau2(variance, n_now, planned, alpha)
-                    half = float(abstats.confidence_sequence_halfwidth(variance, tau2, alpha))
-                    centre = row[f"{prefix}effect"]
-                    row[f"{prefix}ci_low"], row[f"{prefix}ci_high"] = centre - half, centre + half
-                    if prefix == "":
-                        row["pvalue"] = float(abstats.always_valid_pvalue(centre, variance, tau2))
-                row["test"] += ", always valid"
-            level = alpha if correction == "none" else alpha / family
-            row["detectable_rel"] = float((sps.norm.ppf(1 - level / 2) + sps.norm.ppf(power)) * row["se"]
-                                          / abs(row["control_estimate"])) if row["control_estimate"] else np.nan
-            post_mean, post_sd = abstats.posterior(row["rel_effect"], row["rel_se"], prior_sd)
-            row["prob_beat_control"] = float(abstats.prob_beat_control(post_mean, post_sd))
-            row["expected_loss"] = float(abstats.expected_loss(post_mean, post_sd))
-            rows.append(row)
-    frame = pd.DataFrame(rows)
-    # every correction is the identity on a family of one (and statsmodels' Holm pays a gc.collect() per call)
-    frame["pvalue_adj"] = frame["pvalue"].to_numpy() if len(frame) == 1 else adjust_pvalues(frame["pvalue"].to_numpy(), correction)
-    frame["significant"] = frame["pvalue_adj"] < alpha
-    frame = frame[COLUMNS]
-    arm_table = pd.DataFrame({"variant": arms, "users": moments.n.astype(int), "is_control": [a == control for a in arms]})
-    return ABResult(frame, arm_table, alpha=alpha, correction=correction, sequential=sequential, prior_sd=prior_sd, control=control)
+            for mode in modes:
+                rows[mode].append(_sequential(row, moments.n[ci], moments.n[ti], planned_users, alpha) if mode else dict(row))
+            row["detectable_rel"] = float(detect_z * row["se"] / abs(row["control_estimate"])) if row["control_estimate"] else np.nan
+            for mode in modes:
+                rows[mode][-1]["detectable_rel"] = row["detectable_rel"]
+    results = []
+    bayes = None
+    for mode in modes:
+        frame = pd.DataFrame(rows[mode])
+        if bayes is None:
+            # the Bayesian view of every row at once (scipy's per-call overhead dominates row by row)
+            post_mean, post_sd = abstats.posterior(frame["rel_effect"].to_numpy(), frame["rel_se"].to_numpy(), prior_sd)
+            bayes = (abstats.prob_beat_control(post_mean, post_sd), abstats.expected_loss(post_mean, post_sd))
+        frame["prob_beat_control"], frame["expected_loss"] = bayes
+        # every correction is the identity on a family of one (and statsmodels' Holm pays a gc.collect() per call)
+        frame["pvalue_adj"] = frame["pvalue"].to_numpy() if len(frame) == 1 else adjust_pvalues(frame["pvalue"].to_numpy(), correction)
+        frame["significant"] = frame["pvalue_adj"] < alpha
+        frame = frame[COLUMNS]
+        arm_table = pd.DataFrame({"variant": arms, "users": moments.n.astype(int), "is_control": [a == control for a in arms]})
+        results.append(ABResult(frame, arm_table, alpha=alpha, correction=correction, sequential=mode, prior_sd=prior_sd,
+                                control=control))
+    return results
+
+
+def _sequential(row: dict, n_control: float, n_treatment: float, planned_users: float | None, alpha: float) -> dict:
+    """A fixed-horizon row with always-valid intervals and p-value instead."""
+    row = dict(row)
+    n_now = (n_control + n_treatment) / 2
+    planned = planned_users if planned_users is not None else n_now
+    for prefix in ("", "rel_"):
+        variance = row[f"{prefix}se"] ** 2
+        tau2 = abstats.mixture_tau2(variance, n_now, planned, alpha)
+        half = float(abstats.confidence_sequence_halfwidth(variance, tau2, alpha))
+        centre = row[f"{prefix}effect"]
+        row[f"{prefix}ci_low"], row[f"{prefix}ci_high"] = centre - half, centre + half
+        if prefix == "":
+            row["pvalue"] = float(abstats.always_valid_pvalue(centre, variance, tau2))
+    row["test"] += ", always valid"
+    return row
 
 
 def analyze(data, metrics, variant: str = "variant", control: str | None = None, alpha: float = 0.05,

@@ -15,27 +15,19 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from kit.ab.analysis import _choose_control, compute
+from kit.ab.analysis import _choose_control, compute_modes
 from kit.ab.metrics import resolve
 from kit.ab.moments import Moments, arm_moments
 from kit.ab.users import user_metrics
+from kit.contract import require_columns
 from kit.results import Result
 
 _SEP = "\x1f"  # joins arm and day in one grouping key; cannot occur in an arm name from the contract's ids
 
 
-def daily_user_metrics(source, experiment_id: str, pre_window_days: int = 14, *, gmv_basis: str = "paid",
-                       users: ir.Table | None = None) -> ir.Table:
-    """One row per (user, day ≥ exposure day): measures of :func:`user_metrics` cumulated to the end of ``day``.
-
-    ``users``: the experiment's :func:`user_metrics` table if already built (e.g. cached), to reuse it.
-    """
-    final = users if users is not None else user_metrics(source, experiment_id, pre_window_days, gmv_basis=gmv_basis)
-    bounds = final.aggregate(first=final.first_exposure_at.min(), last=final.first_exposure_at.max()).to_pyarrow().to_pylist()[0]
-    start_day, end_day = bounds["first"].date(), bounds["last"].date()
-    window_end = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time())
-    exposures = final.select("user_id", "first_exposure_at")
-
+def _activity_days(source, exposures: ir.Table, start_day: dt.date, end_day: dt.date, window_end: dt.datetime,
+                    gmv_basis: str) -> tuple[ir.Table, ir.Table]:
+    """Per (user, local day) from exposure to the window's end: detail-page views and add-to-carts, orders and GMV."""
     events = source.between("events", start_day, end_day)
     events = events.filter(events.event.isin(["pdp_view", "add_to_cart"]))
     e = events.join(exposures, "user_id").select("user_id", "ts", "event", "first_exposure_at")
@@ -50,6 +42,25 @@ def daily_user_metrics(source, experiment_id: str, pre_window_days: int = 14, *,
     o = orders.join(exposures, "user_id").select("user_id", "paid_at", "gmv", "first_exposure_at")
     o = o.filter((o.paid_at >= o.first_exposure_at) & (o.paid_at < window_end))
     order_days = o.group_by("user_id", day=o.paid_at.date()).aggregate(d_orders=ibis._.count(), d_revenue=o.gmv.sum())
+    return event_days, order_days
+
+
+def _window(final: ir.Table) -> tuple[dt.date, dt.date, dt.datetime]:
+    bounds = final.aggregate(first=final.first_exposure_at.min(), last=final.first_exposure_at.max()).to_pyarrow().to_pylist()[0]
+    start_day, end_day = bounds["first"].date(), bounds["last"].date()
+    return start_day, end_day, dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time())
+
+
+def daily_user_metrics(source, experiment_id: str, pre_window_days: int = 14, *, gmv_basis: str = "paid",
+                       users: ir.Table | None = None) -> ir.Table:
+    """One row per (user, day ≥ exposure day): measures of :func:`user_metrics` cumulated to the end of ``day``.
+
+    ``users``: the experiment's :func:`user_metrics` table if already built (e.g. cached), to reuse it.
+    """
+    final = users if users is not None else user_metrics(source, experiment_id, pre_window_days, gmv_basis=gmv_basis)
+    start_day, end_day, window_end = _window(final)
+    exposures = final.select("user_id", "first_exposure_at")
+    event_days, order_days = _activity_days(source, exposures, start_day, end_day, window_end, gmv_basis)
 
     days = ibis.memtable(pd.DataFrame({"day": pd.date_range(start_day, end_day, freq="D").date}))
     grid = final.cross_join(days)
@@ -65,6 +76,105 @@ def daily_user_metrics(source, experiment_id: str, pre_window_days: int = 14, *,
         (daily["orders"] > 0).cast("int64").name("converted"),
         "pre_pdp_views", "pre_add_to_carts", "pre_orders", "pre_revenue", "pre_converted",
     )
+
+
+_CUMULATED = {"pdp_views": "d_pdp_views", "add_to_carts": "d_add_to_carts", "orders": "d_orders",
+              "revenue": "d_revenue", "converted": "d_orders"}  # column of daily_user_metrics -> daily measure it sums
+_FIXED = ("pre_pdp_views", "pre_add_to_carts", "pre_orders", "pre_revenue", "pre_converted")
+
+
+def daily_arm_moments(source, users: ir.Table, metrics, *, gmv_basis: str = "paid",
+                      cuped: bool = True) -> tuple[pd.DataFrame, Moments]:
+    """Per (arm, day) moments of :func:`daily_user_metrics` for the metrics' columns, without its users × days grid.
+
+    Returns the ``arm``/``day`` (ISO text) of each row, sorted by arm then day, and their :class:`Moments`: the
+    numbers :func:`sequential_path` gets from the grid (exactly, for integer-valued columns; float columns such as
+    ``revenue`` agree to rounding). ``users``: the experiment's :func:`user_metrics` table (cached, ideally).
+
+    A user's cumulated measures change only on days with activity, so an arm's sums and cross-products on day
+    ``d`` are running totals over days ≤ ``d`` of (a) the users exposed that day (their fixed ``pre_*`` columns;
+    cumulated ones start at 0) and (b) each active user's change that day, ``X·Y − X₋·Y₋`` (``X₋``: the value the
+    day before). The engine groups the sparse activity rows (a fraction of users × days) and returns arm × day
+    rows; the running totals run in Python on those.
+    """
+    metric_list = resolve(metrics, cuped=cuped)
+    columns: list[str] = []
+    for metric in metric_list:
+        require_columns(users.select("variant", *_CUMULATED, *_FIXED), metric.columns, f"metric {metric.name!r} ({metric!r})")
+        columns.extend(c for c in metric.columns if c not in columns)
+    pairs = sorted({(columns.index(a), columns.index(b)) for m in metric_list for a in m.columns for b in m.columns
+                    if columns.index(a) <= columns.index(b)})
+    cumulated = [c for c in columns if c in _CUMULATED]
+    fixed = [c for c in columns if c in _FIXED]
+    start_day, end_day, window_end = _window(users)
+
+    # (a) users entering on their exposure day
+    entry = users.select("variant", *fixed, day=users.first_exposure_at.date())
+    entry_aggs = {"n": ibis._.count()}
+    entry_aggs.update({f"s{columns.index(c)}": entry[c].sum() for c in fixed})
+    entry_aggs.update({f"p{a}_{b}": (entry[columns[a]] * entry[columns[b]]).sum() for a, b in pairs
+                       if columns[a] in fixed and columns[b] in fixed})
+    frames = [entry.group_by("variant", "day").aggregate(**entry_aggs).to_pyarrow().to_pandas()]
+
+    # (b) changes on the days a user was active
+    if cumulated:
+        exposures = users.select("user_id", "first_exposure_at")
+        event_days, order_days = _activity_days(source, exposures, start_day, end_day, window_end, gmv_basis)
+        measures = sorted({_CUMULATED[c] for c in cumulated})
+        sides = [t for t, names in ((event_days, ("d_pdp_views", "d_add_to_carts")), (order_days, ("d_orders", "d_revenue")))
+                 if any(m in names for m in measures)]
+        if len(sides) == 1:
+            active = sides[0]
+        else:  # a user may view without ordering that day, or the reverse
+            ev, od = sides
+            joined = ev.outer_join(od, [ev.user_id == od.user_id, ev.day == od.day])
+            active = joined.select(user_id=ibis.coalesce(ev.user_id, od.user_id), day=ibis.coalesce(ev.day, od.day),
+                                   **{m: (ev if m in ev.columns else od)[m] for m in measures}).view()
+        active = active.join(users.select("user_id", "variant", *fixed), "user_id")
+        running = ibis.window(group_by="user_id", order_by="day", preceding=None, following=0)
+        active = active.select("user_id", "variant", "day", *fixed,
+                               **{f"c_{m}": active[m].fill_null(0).sum().over(running) for m in measures})
+        before = ibis.window(group_by="user_id", order_by="day")
+        active = active.mutate(**{f"b_{m}": active[f"c_{m}"].lag().over(before).fill_null(0) for m in measures})
+
+        def value(column: str, prefix: str):
+            total = active[f"{prefix}_{_CUMULATED[column]}"]
+            return (total > 0).cast("int64") if column == "converted" else total
+
+        change_aggs = {f"s{columns.index(c)}": (value(c, "c") - value(c, "b")).sum() for c in cumulated}
+        for a, b in pairs:
+            x, y = columns[a], columns[b]
+            if x in _CUMULATED and y in _CUMULATED:
+                change_aggs[f"p{a}_{b}"] = (value(x, "c") * value(y, "c") - value(x, "b") * value(y, "b")).sum()
+            elif x in _CUMULATED or y in _CUMULATED:
+                moving, steady = (x, y) if x in _CUMULATED else (y, x)
+                change_aggs[f"p{a}_{b}"] = ((value(moving, "c") - value(moving, "b")) * active[steady]).sum()
+        frames.append(active.group_by("variant", "day").aggregate(**change_aggs).to_pyarrow().to_pandas())
+
+    arms = sorted(frames[0]["variant"].astype(str).unique())
+    days = list(pd.date_range(start_day, end_day, freq="D").date)
+    arm_at, day_at = {a: i for i, a in enumerate(arms)}, {d: i for i, d in enumerate(days)}
+
+    def running_total(name: str) -> np.ndarray:
+        # integer sums stay integers until the end, so the running totals are exact
+        parts = [f for f in frames if name in f.columns]
+        kind = np.int64 if all(pd.api.types.is_integer_dtype(f[name]) for f in parts) else np.float64
+        grid = np.zeros((len(arms), len(days)), dtype=kind)
+        for f in parts:
+            np.add.at(grid, (f["variant"].astype(str).map(arm_at).to_numpy(), f["day"].map(day_at).to_numpy()),
+                      f[name].fillna(0).to_numpy(dtype=kind))
+        return np.cumsum(grid, axis=1).astype(np.float64)
+
+    n = running_total("n")
+    k = len(columns)
+    sums = np.stack([running_total(f"s{i}") for i in range(k)], axis=-1)
+    cross = np.full((len(arms), len(days), k, k), np.nan)
+    for a, b in pairs:
+        cross[:, :, a, b] = cross[:, :, b, a] = running_total(f"p{a}_{b}")
+    present = n > 0  # an arm with no user exposed yet has no row that day
+    arm_index, day_index = np.nonzero(present)
+    rows = pd.DataFrame({"arm": [arms[i] for i in arm_index], "day": [days[j].isoformat() for j in day_index]})
+    return rows, Moments(tuple(columns), n[present], sums[present], cross[present])
 
 
 class SequentialPath(Result):
@@ -139,6 +249,15 @@ def sequential_path(daily: ir.Table, metrics, control: str | None = None, alpha:
     table = daily.mutate(__key=daily[variant].cast("string") + _SEP + daily[day].cast("string"))
     keys, moments = arm_moments(table, metric_list, variant="__key", unit=None)
     parts = pd.DataFrame([k.split(_SEP) for k in keys], columns=["arm", "day"])
+    return replay(parts, moments, metric_list, control=control, alpha=alpha, correction=correction,
+                  planned_users=planned_users, prior_sd=prior_sd, variant=variant)
+
+
+def replay(parts: pd.DataFrame, moments: Moments, metrics, *, control: str | None = None, alpha: float = 0.05,
+           correction: str = "holm", planned_users: float | None = None, prior_sd: float | None = 0.3,
+           variant: str = "variant", cuped: bool = True) -> SequentialPath:
+    """The statistics of :func:`sequential_path` from per-(arm, day) moments (``parts``: ``arm``, ``day`` per row)."""
+    metric_list = resolve(metrics, cuped=cuped)
     arms = sorted(parts["arm"].unique())
     chosen = _choose_control(arms, control, variant)
     days = sorted(parts["day"].unique())
@@ -153,8 +272,7 @@ def sequential_path(daily: ir.Table, metrics, control: str | None = None, alpha:
         sub = Moments(moments.columns, moments.n[index], moments.sums[index], moments.cross[index])
         options = dict(alpha=alpha, correction=correction, planned_users=planned, prior_sd=prior_sd)
         try:
-            seq = compute(day_arms, sub, metric_list, chosen, sequential=True, **options).to_pandas()
-            fixed = compute(day_arms, sub, metric_list, chosen, sequential=False, **options).to_pandas()
+            seq, fixed = (r.to_pandas() for r in compute_modes(day_arms, sub, metric_list, chosen, (True, False), **options))
         except ValueError:
             continue  # e.g. no add-to-cart yet in an arm on the first day: nothing to test that day
         seq.insert(0, "day", dt.date.fromisoformat(d))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from kit.ab.analysis import ABResult, analyze
-from kit.ab.daily import SequentialPath, daily_user_metrics, sequential_path
+from kit.ab.daily import SequentialPath, daily_arm_moments, replay
 from kit.ab.srm import SRMResult, srm
 from kit.ab.users import user_metrics
 from kit.ab.verdict import Verdict, verdict
@@ -95,13 +95,15 @@ def review(source, params, experiment_id: str, *, primary: str | None = None, gu
     decision = verdict(primary_result, primary, guardrails, srm=split, min_lift=ab.min_lift, guardrail_result=guardrail_result)
     results = [primary_result] + ([guardrail_result] if guardrail_result is not None else [])
     window = users.aggregate(start=users.first_exposure_at.min(), end=users.first_exposure_at.max()).to_pyarrow().to_pylist()[0]
-    replay = None
+    day_by_day = None
     if path:
-        daily = daily_user_metrics(source, experiment_id, ab.pre_window_days, gmv_basis=params.gmv_basis, users=users).cache()
-        replay = sequential_path(daily, [primary], alpha=alpha, correction=correction, planned_users=ab.planned_users,
-                                 prior_sd=ab.prior_sd, cuped=ab.cuped)
+        # the same per-(arm, day) numbers as sequential_path(daily_user_metrics(...)), without materialising
+        # users × days in the engine (see daily_arm_moments)
+        rows, moments = daily_arm_moments(source, users, [primary], gmv_basis=params.gmv_basis, cuped=ab.cuped)
+        day_by_day = replay(rows, moments, [primary], alpha=alpha, correction=correction, planned_users=ab.planned_users,
+                            prior_sd=ab.prior_sd, cuped=ab.cuped)
     return ExperimentReview(experiment_id, users, split, primary_result, guardrail_result, decision,
-                            _detectability(results, ab.min_lift, 0.8), window["start"].date(), window["end"].date(), replay)
+                            _detectability(results, ab.min_lift, 0.8), window["start"].date(), window["end"].date(), day_by_day)
 
 
 def review_quarter(source, params, experiment_id: str | list[str] | None = None, **overrides) -> list[ExperimentReview]:

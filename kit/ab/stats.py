@@ -78,6 +78,12 @@ def arm_estimate(metric: Metric, moments: Moments, theta=None, pooled_cov_value=
     return {"n": n, "raw": parts["value"], "estimate": estimate, "var": var_user / n, "raw_var": raw_var}
 
 
+@lru_cache(maxsize=256)
+def normal_quantile(q: float) -> float:
+    """Φ⁻¹(q), cached: the same few levels come back for every comparison (thousands in a daily replay)."""
+    return float(stats.norm.ppf(q))
+
+
 def compare(metric: Metric, control: dict, treatment: dict, alpha: float = 0.05) -> dict[str, np.ndarray]:
     """Fixed-horizon comparison of two :func:`arm_estimate` results."""
     c, t = control["estimate"], treatment["estimate"]
@@ -94,7 +100,7 @@ def compare(metric: Metric, control: dict, treatment: dict, alpha: float = 0.05)
         else:
             df = np.full_like(effect, np.inf)
             pvalue = 2 * stats.norm.sf(np.abs(statistic))
-            quantile = np.full_like(effect, stats.norm.ppf(1 - alpha / 2))
+            quantile = np.full_like(effect, normal_quantile(1 - alpha / 2))
         rel = t / c - 1
         rel_se = np.sqrt(vt / c ** 2 + t ** 2 * vc / c ** 4)
         raw_variance = control["raw_var"] + treatment["raw_var"]
