@@ -43,6 +43,20 @@ def gmv_orders(orders, gmv_basis: str):
     return orders.filter(orders.status == "paid") if gmv_basis == "net_of_refunds" else orders
 
 
+def _touches(journey_rows, seconds) -> ibis.Expr:
+    """A journey's touches as one list of (ts, tie, channel, lag in whole days) records."""
+    lag = (seconds / 86400).floor().cast("int64")
+    return ibis.struct({"ts": journey_rows.ts, "tie": journey_rows.tie, "channel": journey_rows.channel,
+                        "lag": lag}).collect()
+
+
+def _path_and_lags(journeys):
+    """``path`` and ``lags`` in time order (ties by ``tie``). Sorting each small list of records
+    costs far less in DuckDB than an aggregate with ORDER BY over every group."""
+    ordered = journeys.__touches.sort()
+    return journeys.mutate(path=ordered.map(lambda t: t["channel"]), lags=ordered.map(lambda t: t["lag"]))
+
+
 def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta | None" = None, *,
           params=None) -> pd.DataFrame:
     """Journeys of ``quarter`` grouped by path: ``path``, ``lags`` (whole days from each touch to the
@@ -81,19 +95,15 @@ def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta |
     # A touch whose order lands after the quarter converts next quarter: neither a conversion nor a null here.
     lost = joined.filter(~joined.converted & (joined.ts >= quarter_start))
 
-    by_time = [ibis._.ts, ibis._.tie]
     converted_journeys = converting.group_by("order_id").aggregate(
-        path=converting.channel.collect(order_by=by_time),
-        lags=(converting.gap_seconds / 86400).floor().cast("int64").collect(order_by=by_time),
-        value=converting.gmv.max(),
+        __touches=_touches(converting, converting.gap_seconds), value=converting.gmv.max(),
     ).mutate(conversions=ibis.literal(1), nulls=ibis.literal(0))
     last_touch = lost.ts.max().over(group_by=["user_id", "orders_so_far"])
     lost = lost.mutate(since_last=(last_touch.epoch_seconds() - lost.ts.epoch_seconds()))
     null_journeys = lost.group_by(["user_id", "orders_so_far"]).aggregate(
-        path=lost.channel.collect(order_by=by_time),
-        lags=(lost.since_last / 86400).floor().cast("int64").collect(order_by=by_time),
-        value=ibis.literal(0.0),
+        __touches=_touches(lost, lost.since_last), value=ibis.literal(0.0),
     ).mutate(conversions=ibis.literal(0), nulls=ibis.literal(1))
+    converted_journeys, null_journeys = (_path_and_lags(j) for j in (converted_journeys, null_journeys))
     columns = ["path", "lags", "value", "conversions", "nulls"]
     journeys = converted_journeys.select(*columns).union(null_journeys.select(*columns))
     grouped = journeys.group_by(["path", "lags"]).aggregate(
