@@ -60,6 +60,16 @@ def test_review_numbers_and_words(tmp_path):
     assert set(review.breakdowns) == {"device"}
 
 
+def test_custom_step_rules_see_the_breakdown_attributes_on_every_event(tmp_path):
+    """The review joins attributes onto first-step events only, unless a rule may read them elsewhere."""
+    from ibis import _
+
+    src = _source(tmp_path)
+    steps = ["home_view", ("app detail view", (_.event == "pdp_view") & (_.device == "app"))]
+    review = kf.review_quarter(src, kit.params.load("2025Q4"), steps=steps, breakdowns=["device"])
+    assert review.funnel.to_pandas()["converted_from_previous"].tolist() == [50, 25]
+
+
 def test_format_seconds():
     assert [kf.format_seconds(s) for s in (4.4, 60, 245.8, 3 * 3600 + 125)] == ["4 s", "1 min", "4 min 6 s", "3 h 2 min"]
 

@@ -143,8 +143,16 @@ def _review_events(source, q: Quarter, steps, window, attributes: list[str], col
     first_day, last_day = event_days(q, window, quarters=2)
     events = source.between("events", first_day, last_day)
     parsed = parse_steps(steps)
-    if all(s.event is not None for s in parsed):
-        events = events.filter(events.event.isin(sorted({s.event for s in parsed} | {"pdp_view", "pdp_scroll"})))
+    if any(s.event is None for s in parsed):
+        # A custom step rule may read any column, the attributes included: every event gets them.
+        events = attach_attributes(source, events, attributes, first_day, last_day, new_customer_days=new_customer_days)
+        table = events.cache()
+        try:
+            yield table
+        finally:
+            table.release()
+        return
+    events = events.filter(events.event.isin(sorted({s.event for s in parsed} | {"pdp_view", "pdp_scroll"})))
     events = events.select(*[c for c in events.columns if c in columns]).cache()
     starts = None
     try:
