@@ -1,6 +1,7 @@
 """Benchmark of kit.ab: 10M users x 31 arms x 4 metrics with CUPED, DuckDB push-down vs a plain pandas groupby.
 
     .venv/bin/python bench/bench_ab.py [--users 10000000] [--threads 2]
+    .venv/bin/python bench/bench_ab.py --review 2025Q4 2025Q3 [--repeat 3]
 
 1. A per-user table is generated synthetically inside DuckDB (a temporary database file).
 2. Each path runs in its own child process, so its wall time and peak memory (``ru_maxrss``)
@@ -10,6 +11,11 @@
    - ``pandas``: the table is loaded into pandas, the products are formed column by column and
      summed with ``groupby("variant")``; the same statistics then run on the same moments.
 3. The two results are compared (they must agree to rounding), and a table is printed.
+
+``--review 2025Q4 [2025Q3 ...]`` instead times the notebook's quarter review (``kit.ab.review_quarter`` on the
+sample data, as ``notebooks/02_detail_page_ab.ipynb`` runs it): each run in a fresh process (so the data contract
+checks of ``experiments``, ``orders`` and ``events`` are part of it, as in the notebook), CPU time of the process
+(user + sys, DuckDB's threads included) and wall time, ``--repeat`` times.
 """
 from __future__ import annotations
 
@@ -121,7 +127,41 @@ def run_pandas(path: Path, threads: int) -> dict:
             "peak_mb": _peak_mb(), "frame": result.to_pandas().to_json(orient="split", double_precision=15)}
 
 
+def run_review(quarter: str) -> dict:
+    import kit
+    from kit.ab import plots  # noqa: F401  (the notebook imports kit.ab before the review)
+
+    params = kit.params.load(quarter)
+    source = kit.connect(params=params)
+    cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731  user + sys
+    cpu0, wall0 = cpu(), time.perf_counter()
+    reviews = kit.ab.review_quarter(source, params)
+    kit.ab.summary_markdown(reviews, params.quarter)
+    return {"quarter": quarter, "cpu": cpu() - cpu0, "wall": time.perf_counter() - wall0, "load": os.getloadavg()[0]}
+
+
+def review_speed(quarters: list[str], repeat: int) -> int:
+    import statistics
+
+    print(f"kit.ab quarter review on the sample data, {repeat} fresh process(es) per quarter")
+    print(f"{'quarter':<8} {'CPU s (median, min-max)':>26} {'wall s (median, min-max)':>27} {'load 1 min':>11}")
+    for quarter in quarters:
+        runs = []
+        for _ in range(repeat):
+            done = subprocess.run([sys.executable, __file__, "--child", "review", "--quarter", quarter], capture_output=True,
+                                  text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        cpu, wall = [r["cpu"] for r in runs], [r["wall"] for r in runs]
+        print(f"{quarter:<8} {statistics.median(cpu):>10.2f} ({min(cpu):.2f}-{max(cpu):.2f})      "
+              f"{statistics.median(wall):>10.2f} ({min(wall):.2f}-{max(wall):.2f})      "
+              f"{statistics.median(r['load'] for r in runs):>6.2f}")
+    return 0
+
+
 def child(args) -> int:
+    if args.child == "review":
+        print(json.dumps(run_review(args.quarter)))
+        return 0
     runner = run_duckdb if args.child == "duckdb" else run_pandas
     print(json.dumps(runner(Path(args.db), args.threads)))
     return 0
@@ -131,11 +171,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000_000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--child", choices=["duckdb", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--review", nargs="+", metavar="QUARTER", help="time the notebook's quarter review instead")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per quarter with --review")
+    parser.add_argument("--child", choices=["duckdb", "pandas", "review"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--quarter", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if args.review:
+        return review_speed(args.review, args.repeat)
 
     import numpy as np
     import pandas as pd
