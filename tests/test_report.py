@@ -420,3 +420,15 @@ def test_longest_notebooks_start_first(tmp_path):
         {"name": "00_a", "seconds": 3.0}, {"name": "01_b", "seconds": 40.0}, {"name": "02_c", "seconds": 9.0}]}))
     tasks = [runner.Task("2025Q4", Path(f"{name}.ipynb"), tmp_path, {}, tmp_path) for name in ("00_a", "01_b", "02_c", "03_new")]
     assert [t.name for t in runner.longest_first(tasks, tmp_path)] == ["03_new", "01_b", "02_c", "00_a"]
+
+
+def test_without_a_previous_report_the_notebooks_recorded_durations_order_them(tmp_path):
+    def notebook(name, seconds):
+        nb = new_notebook(cells=[new_code_cell("1")])
+        if seconds is not None:
+            nb.metadata["papermill"] = {"duration": seconds}
+        nbformat.write(nb, str(tmp_path / f"{name}.ipynb"))
+        return runner.Task("2025Q4", tmp_path / f"{name}.ipynb", tmp_path, {}, tmp_path)
+
+    tasks = [notebook("00_a", 5.0), notebook("01_b", 30.0), notebook("02_never_run", None), notebook("03_c", 12.0)]
+    assert [t.name for t in runner.longest_first(tasks, tmp_path / "no-reports")] == ["02_never_run", "01_b", "03_c", "00_a"]

@@ -476,7 +476,9 @@ def _sigterm_as_interrupt():
 
 
 def longest_first(tasks: list[Task], out_root: Path) -> list[Task]:
-    """Order tasks by their duration in the previous report (unknown ones first), longest first.
+    """Order tasks by their duration in the previous report, longest first; without a previous
+    report, by the duration papermill recorded in the notebook file itself (its last execution);
+    unknown ones first.
 
     With a few notebooks on a few cores, starting the long ones first shortens the whole run
     (a long notebook started last would leave the other cores idle at the end).
@@ -486,7 +488,17 @@ def longest_first(tasks: list[Task], out_root: Path) -> list[Task]:
         for entry in (read_manifest(out_root / label) or {}).get("entries", []):
             if not entry.get("carried_over"):
                 previous[(label, entry["name"])] = float(entry.get("seconds") or 0.0)
-    return sorted(tasks, key=lambda t: -previous.get((t.quarter, t.name), float("inf")))
+
+    def expected_seconds(task: Task) -> float:
+        if (task.quarter, task.name) in previous:
+            return previous[(task.quarter, task.name)]
+        try:
+            recorded = nbformat.read(str(task.notebook), as_version=4).metadata.get("papermill", {}).get("duration")
+        except Exception:  # unreadable: run_task reports it; schedule it first
+            recorded = None
+        return float(recorded) if recorded else float("inf")
+
+    return sorted(tasks, key=lambda t: -expected_seconds(t))
 
 
 def _staging_folder(out_root: Path, label: str) -> Path:
