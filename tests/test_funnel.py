@@ -221,6 +221,17 @@ def test_one_pass_with_breakdowns_equals_separate_calls(logs, attempt, hold):
         pd.testing.assert_frame_equal(result.to_pandas(), kf.funnel(frame, STEPS, by=name, **common).to_pandas())
     pd.testing.assert_frame_equal(times.to_pandas(), kf.time_to_convert(frame, STEPS, **common).to_pandas())
 
+    # The review's pass: the same, plus the previous period's overall funnel from the same step events.
+    day_before = (PERIOD[0] - dt.timedelta(days=1),) * 2
+    current, by_again, times_again, previous = kf.quarter_funnels(frame, STEPS, breakdowns=["device", "cohort"],
+                                                                  previous=day_before, **common)
+    pd.testing.assert_frame_equal(current.to_pandas(), overall.to_pandas())
+    pd.testing.assert_frame_equal(by_again["cohort"].to_pandas(), by["cohort"].to_pandas())
+    pd.testing.assert_frame_equal(times_again.to_pandas(), times.to_pandas())
+    alone = kf.funnel(frame, STEPS, **{**common, "quarter": day_before})
+    assert alone.cohort > 0
+    pd.testing.assert_frame_equal(previous.to_pandas(), alone.to_pandas())
+
 
 # -- bad input --------------------------------------------------------------------------------
 

@@ -198,20 +198,42 @@ def funnel_with_breakdowns(events, steps, window="1D", attempt: str = "best", br
     :func:`time_to_convert`, but the step events are prepared and the chains joined once, carrying
     every breakdown column; each result then aggregates those levels.
     """
-    breakdowns = as_list(breakdowns, "breakdowns")
-    shared = _spec(steps, window, attempt, breakdowns, hold, unit, quarter, check)
+    shared = _spec(steps, window, attempt, as_list(breakdowns, "breakdowns"), hold, unit, quarter, check)
     _check_alpha(alpha)
-    overall = replace(shared, by=())
     with _engine.prepared(as_table(events), shared) as tagged:
-        lv = _engine.levels(tagged, shared, start_ids=_engine.needs_start_ids(shared), cache=True)
-        try:
-            result = _funnel_result(tagged, overall, quarter, alpha, lv.project(()))
-            by = {name: _funnel_result(tagged, replace(shared, by=(name,)), quarter, alpha, lv.project((name,)))
-                  for name in breakdowns}
-            times = _time_to_convert_result(tagged, overall, quarter, lv.project(()))
-        finally:
-            lv.release()
+        return _with_breakdowns(tagged, shared, quarter, alpha)
+
+
+def _with_breakdowns(tagged, shared: ChainSpec, quarter, alpha: float):
+    overall = replace(shared, by=())
+    lv = _engine.levels(tagged, shared, start_ids=_engine.needs_start_ids(shared), cache=True)
+    try:
+        result = _funnel_result(tagged, overall, quarter, alpha, lv.project(()))
+        by = {name: _funnel_result(tagged, replace(shared, by=(name,)), quarter, alpha, lv.project((name,)))
+              for name in shared.by}
+        times = _time_to_convert_result(tagged, overall, quarter, lv.project(()))
+    finally:
+        lv.release()
     return result, by, times
+
+
+def quarter_funnels(events, steps, window="1D", attempt: str = "best", breakdowns=(), hold: str | None = None, *,
+                    unit: str = "user_id", quarter, previous, alpha: float = 0.05,
+                    check: bool = True) -> tuple[FunnelResult, dict[str, FunnelResult], TimeToConvert, FunnelResult]:
+    """:func:`funnel_with_breakdowns` for ``quarter`` plus the overall funnel of the ``previous``
+    period, from one materialisation of the step events of both (``events`` must cover them).
+
+    Each period's starts are its own; a chain's later steps are bounded by its window, so sharing
+    the step events changes no count (tested against separate calls).
+    """
+    shared = _spec(steps, window, attempt, as_list(breakdowns, "breakdowns"), hold, unit, quarter, check)
+    _check_alpha(alpha)
+    before = period_bounds(previous)
+    span = replace(shared, bounds=(min(before[0], shared.bounds[0]), max(before[1], shared.bounds[1])))
+    with _engine.prepared(as_table(events), span) as tagged:
+        result, by, times = _with_breakdowns(tagged, shared, quarter, alpha)
+        earlier = _funnel_result(tagged, replace(shared, by=(), bounds=before), previous, alpha)
+    return result, by, times, earlier
 
 
 class TimeToConvert(Result):

@@ -1,14 +1,13 @@
 """A quarter's funnel review, as the notebook shows it: every result from one load, and the finding in words."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import ibis
 import numpy as np
 
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
-from kit.funnel.core import FunnelResult, TimeToConvert, funnel, funnel_with_breakdowns
+from kit.funnel.core import FunnelResult, TimeToConvert, quarter_funnels
 from kit.funnel._input import parse_steps
 from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
@@ -121,48 +120,32 @@ def review_quarter(source, params, *, steps=None, window=None, attempt=None, bre
     alpha = alpha if alpha is not None else fp.alpha
     correction = correction if correction is not None else fp.correction
     q = Quarter(params.quarter)
-    common = dict(window=window, attempt=attempt, hold=hold, unit=unit, alpha=alpha)
-    keep = {"ts", "event", "user_id", "session_id", "screen", "sku_id", unit, *([hold] if hold else [])}
-    with _review_events(source, q, steps, window, breakdowns, keep, fp.new_customer_days) as events:
-        current, segmented, ttc = funnel_with_breakdowns(events, steps, breakdowns=breakdowns, quarter=q.label, **common)
-        previous = funnel(events, steps, quarter=q.previous().label, **common)
-        exits = scroll_exits(events, quarter=q.label, alpha=alpha) if scroll else None
+    first_day, last_day = event_days(q, window, quarters=2)
+    events = _with_start_attributes(source, source.between("events", first_day, last_day), steps, breakdowns,
+                                    first_day, last_day, fp.new_customer_days)
+    current, segmented, ttc, previous = quarter_funnels(
+        events, steps, window=window, attempt=attempt, breakdowns=breakdowns, hold=hold, unit=unit, alpha=alpha,
+        quarter=q.label, previous=q.previous().label)
+    # The window's tail (at least a day) is in: scrolls of a view opened on the last evening.
+    exits = scroll_exits(source.between("events", q.start, last_day), quarter=q.label, alpha=alpha) if scroll else None
     by = {name: (result, compare_segments(result, correction=correction, alpha=alpha)) for name, result in segmented.items()}
     change = compare_quarters(current, previous, alpha=alpha) if previous.cohort else None
     return FunnelReview(q.label, current, by, change, q.previous().label, ttc, exits, correction)
 
 
-@contextmanager
-def _review_events(source, q: Quarter, steps, window, attributes: list[str], columns: set[str], new_customer_days: int):
-    """The events of the quarter and the one before, read, filtered and joined once for the whole
-    review (a temporary table in the engine; every funnel of the review reads it).
+def _with_start_attributes(source, events, steps, attributes: list[str], first_day, last_day, new_customer_days: int):
+    """The step events with the breakdown attributes joined onto the first step's events only (an
+    Ibis expression; the funnel materialises it once).
 
-    The breakdown attributes are joined onto the first step's events only: a breakdown is read on
-    the counted start (see the specification), so the other rows never need them.
+    A breakdown is read on the counted start (see the specification), so the other rows never
+    need it; a custom step rule may read any column, so with one every event gets them.
     """
-    first_day, last_day = event_days(q, window, quarters=2)
-    events = source.between("events", first_day, last_day)
     parsed = parse_steps(steps)
     if any(s.event is None for s in parsed):
-        # A custom step rule may read any column, the attributes included: every event gets them.
-        events = attach_attributes(source, events, attributes, first_day, last_day, new_customer_days=new_customer_days)
-        table = events.cache()
-        try:
-            yield table
-        finally:
-            table.release()
-        return
-    events = events.filter(events.event.isin(sorted({s.event for s in parsed} | {"pdp_view", "pdp_scroll"})))
-    events = events.select(*[c for c in events.columns if c in columns]).cache()
-    starts = None
-    try:
-        is_start = parsed[0].matches(events).fill_null(False)
-        starts = attach_attributes(source, events.filter(is_start), attributes, first_day, last_day,
-                                   new_customer_days=new_customer_days).cache()
-        # A view over the two temporary tables: copying the union would cost more than reading it.
-        others = events.filter(~is_start).mutate(**{a: ibis.null(starts[a].type()) for a in attributes})
-        yield starts.union(others, distinct=False)
-    finally:
-        for table in (starts, events):
-            if table is not None:
-                table.release()
+        return attach_attributes(source, events, attributes, first_day, last_day, new_customer_days=new_customer_days)
+    events = events.filter(events.event.isin(sorted({s.event for s in parsed})))
+    is_start = parsed[0].matches(events).fill_null(False)
+    starts = attach_attributes(source, events.filter(is_start), attributes, first_day, last_day,
+                               new_customer_days=new_customer_days)
+    others = events.filter(~is_start).mutate(**{a: ibis.null(starts[a].type()) for a in attributes})
+    return starts.union(others, distinct=False)
