@@ -47,6 +47,28 @@ def test_planted_step_rates_are_recovered(q4_by_device, truth):
             abs(row["conversion_from_previous"] - p) < 4 * se
 
 
+def test_planted_segment_rates_are_recovered(source, truth):
+    """Every segment of the three breakdowns over 2025 (the period of the planted segment rates): the
+    cohort is exactly the planted number of sessions, and each step rate is within four binomial
+    standard errors of the planted one (72 rates)."""
+    events = kf.load_events(source, "2025Q4", "1D", quarters=4, attributes=["device", "channel", "customer"])
+    _, by, _ = kf.funnel_with_breakdowns(events, truth["steps"], window="1D", unit="session_id",
+                                         breakdowns=["device", "channel", "customer"], quarter=("2025-01-01", "2025-12-31"))
+    checked = 0
+    for dim, result in by.items():
+        table = result.to_pandas()
+        assert set(table[dim]) == set(truth["segments"][dim])
+        for segment, rates in truth["segments"][dim].items():
+            rows = table[table[dim] == segment].set_index("step")
+            assert rows.loc[truth["steps"][0], "entered"] == truth["segment_sessions"][dim][segment], (dim, segment)
+            for step, p in rates.items():
+                row = rows.loc[step]
+                se = np.sqrt(p * (1 - p) / row["entered"])
+                assert abs(row["conversion_from_previous"] - p) < 4 * se, (dim, segment, step, row["conversion_from_previous"], p)
+                checked += 1
+    assert checked == 4 * sum(len(v) for v in truth["segments"].values())
+
+
 def test_planted_weak_device_is_flagged(q4_by_device, truth):
     """h5 (mobile web) is planted with the lowest payment rate; the segment test must single it out."""
     comparison = kf.compare_segments(q4_by_device).to_pandas()

@@ -24,6 +24,9 @@ def test_nans_stay_out_of_the_family_and_none_is_identity():
         adjust_pvalues(p, "tukey")
 
 
+# statsmodels' own Wilson formula takes the square root of a rounding-level negative at k = n
+# (the reason kit clips its ends); its warning is not ours.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt:RuntimeWarning")
 def test_wilson_matches_statsmodels_and_stays_in_unit_interval():
     k, n = np.array([0, 3, 7, 9, 12, 50]), np.array([7, 10, 7, 9, 12, 0])
     low, high = wilson_interval(k, n)
