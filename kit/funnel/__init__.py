@@ -62,7 +62,8 @@ from kit.funnel.scroll import ScrollExits, scroll_exits
 qoq = quarter_over_quarter
 
 __all__ = [
-    "funnel", "funnel_with_breakdowns", "quarter_funnels", "time_to_convert", "compare_segments", "compare_quarters", "quarter_over_quarter", "qoq",
+    "funnel", "funnel_with_breakdowns", "quarter_funnels", "time_to_convert", "compare_segments",
+    "compare_quarters", "quarter_over_quarter", "qoq",
     "scroll_exits", "load_events", "BREAKDOWNS", "plot_funnel", "plot_scroll_exits", "plot_change",
     "FunnelResult", "TimeToConvert", "SegmentComparison", "QuarterComparison", "ScrollExits",
     "review_quarter", "FunnelReview", "format_seconds",

@@ -229,6 +229,8 @@ def quarter_funnels(events, steps, window="1D", attempt: str = "best", breakdown
     shared = _spec(steps, window, attempt, as_list(breakdowns, "breakdowns"), hold, unit, quarter, check)
     _check_alpha(alpha)
     before = period_bounds(previous)
+    if shared.bounds is None or before is None:
+        raise ValueError(f"quarter_funnels needs both periods, got quarter={quarter!r} and previous={previous!r}")
     span = replace(shared, bounds=(min(before[0], shared.bounds[0]), max(before[1], shared.bounds[1])))
     with _engine.prepared(as_table(events), span) as tagged:
         result, by, times = _with_breakdowns(tagged, shared, quarter, alpha)
