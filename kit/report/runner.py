@@ -430,11 +430,8 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
             signal.signal(signal.SIGTERM, previous_sigterm)
 
 
-@contextmanager
-def _contract_checked_once(labels: list[str], source: Any):
-    """Check the data contract here, once, before the notebooks run: every notebook then skips the
-    tables that passed (files unchanged since, same rules), instead of each checking the same
-    tables again. Tables that fail are left to the notebooks, whose pages show the error."""
+def _passing_fingerprints(labels: list[str], source: Any) -> list[str]:
+    """Fingerprints of the tables that pass the contract, for every source the quarters read."""
     import kit
     from kit import params as params_module
 
@@ -453,9 +450,24 @@ def _contract_checked_once(labels: list[str], source: Any):
             passed.update(src.passing_fingerprints())
         finally:
             src.backend.disconnect()
+    return sorted(passed)
+
+
+@contextmanager
+def _contract_checked_once(labels: list[str], source: Any):
+    """Check the data contract once, before the notebooks run: every notebook then skips the
+    tables that passed (files unchanged since, same rules), instead of each checking the same
+    tables again. Tables that fail are left to the notebooks, whose pages show the error.
+
+    The check runs in a fresh (spawned) process: DuckDB must not run in this process before it
+    forks the workers, nor in a child forked from a process whose engine threads exist (a fork
+    copies their locks mid-use; a worker that inherits them can die).
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as checker:
+        passed = checker.submit(_passing_fingerprints, labels, source).result()
     handle, listing = tempfile.mkstemp(prefix="kit-checked-", suffix=".json")
     with os.fdopen(handle, "w", encoding="utf-8") as f:
-        json.dump(sorted(passed), f)
+        json.dump(passed, f)
     previous = os.environ.get(CHECKED_ENV)
     os.environ[CHECKED_ENV] = listing  # the workers, and the kernels they start, inherit it
     try:
