@@ -15,6 +15,7 @@ How a run goes, and why:
 """
 from __future__ import annotations
 
+import gc
 import html
 import json
 import multiprocessing
@@ -269,12 +270,24 @@ def default_jobs() -> int:
 
 def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True) -> list[Outcome]:
     """Run the tasks in ``jobs`` processes with a progress bar; results in task order."""
-    from tqdm.auto import tqdm
-
     jobs = max(1, min(jobs or default_jobs(), len(tasks) or 1))
     _warm()
     # fork shares the warmed-up imports with the workers; elsewhere (macOS, Windows) spawn is the safe choice
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # Unreachable objects of this process (a closed DuckDB connection, say) must be finalised here,
+    # not by a forked worker's collector, where the engine's threads do not exist (it segfaults);
+    # frozen objects are never collected by the workers.
+    gc.collect()
+    gc.freeze()
+    try:
+        return _run_in_pool(tasks, jobs, context, progress)
+    finally:
+        gc.unfreeze()
+
+
+def _run_in_pool(tasks: list[Task], jobs: int, context, progress: bool) -> list[Outcome]:
+    from tqdm.auto import tqdm
+
     outcomes: dict[int, Outcome] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup) as pool:
         futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
