@@ -229,8 +229,8 @@ _ACCEPTS = {
 def _fixed_offset(timezone: str) -> _dt.timedelta | None:
     """The zone's UTC offset if it has had no change since 1992 (no DST: Asia/Shanghai), else None.
 
-    A fixed offset lets the engine add an interval instead of looking up zone rules per row,
-    several times faster on event logs.
+    A fixed offset lets the engine shift the instant's epoch microseconds instead of looking up
+    zone rules per row, several times faster on event logs.
     """
     zone = ZoneInfo(timezone)
     offsets = {_dt.datetime(year, month, 1, tzinfo=_dt.timezone.utc).astimezone(zone).utcoffset()

@@ -1,7 +1,6 @@
 """``kit.ab.analyze``: every (metric, treatment arm) against control, from one grouped query."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -169,11 +168,10 @@ def compute_modes(arms: list[str], moments: Moments, metrics, control: str, mode
             row.update({k: float(v) for k, v in result.items() if k != "quantile"})
             if not metric.has_covariate:
                 row["variance_reduction"] = np.nan
-            for mode in modes:
-                rows[mode].append(_sequential(row, moments.n[ci], moments.n[ti], planned_users, alpha) if mode else dict(row))
             row["detectable_rel"] = float(detect_z * row["se"] / abs(row["control_estimate"])) if row["control_estimate"] else np.nan
             for mode in modes:
-                rows[mode][-1]["detectable_rel"] = row["detectable_rel"]
+                rows[mode].append(_sequential(row, moments.n[ci], moments.n[ti], planned_users, alpha) if mode else dict(row))
+    arm_table = pd.DataFrame({"variant": arms, "users": moments.n.astype(int), "is_control": [a == control for a in arms]})
     results = []
     bayes = None
     for mode in modes:
@@ -187,7 +185,6 @@ def compute_modes(arms: list[str], moments: Moments, metrics, control: str, mode
         frame["pvalue_adj"] = frame["pvalue"].to_numpy() if len(frame) == 1 else adjust_pvalues(frame["pvalue"].to_numpy(), correction)
         frame["significant"] = frame["pvalue_adj"] < alpha
         frame = frame[COLUMNS]
-        arm_table = pd.DataFrame({"variant": arms, "users": moments.n.astype(int), "is_control": [a == control for a in arms]})
         results.append(ABResult(frame, arm_table, alpha=alpha, correction=correction, sequential=mode, prior_sd=prior_sd,
                                 control=control))
     return results

@@ -61,7 +61,6 @@ def as_table(data) -> ir.Table:
     raise ValueError(f"data must be an Ibis table or a pandas DataFrame with one row per user, got {type(data).__name__}")
 
 
-
 def check_one_arm_per_user(table: ir.Table, variant: str, unit: str | None) -> None:
     """A user must appear once (one arm); checked in the engine when the unit column is present."""
     if unit is None or unit not in table.columns:

@@ -33,7 +33,6 @@ def fetch(expr: ir.Table) -> pd.DataFrame:
     return expr.to_pyarrow().to_pandas()
 
 
-
 def known_channels(channels: Iterable[str] | None) -> list[str]:
     """The channel list to validate against: the given one, else the params defaults'."""
     if channels is not None:

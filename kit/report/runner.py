@@ -6,6 +6,9 @@ How a run goes, and why:
   worker is forked from this process after papermill, nbclient and nbconvert are imported and the
   HTML exporter is built, so a notebook pays only for its own kernel, not for Python start-up and
   imports of the tooling (the hand-run pipeline pays those twice per notebook).
+- The data contract is checked once, in a spawned process, before the workers start; notebooks
+  skip the tables that passed (``kit.source.CHECKED_ENV``). Before forking, this process collects
+  and freezes its garbage, so no worker finalises an inherited DuckDB object.
 - Each quarter is written into a hidden temporary folder next to its destination and moved into
   place at the end. An interrupted run leaves the previous folder as it was. A run with a failing
   notebook replaces a previous folder only if that one was not a good report itself; otherwise it
