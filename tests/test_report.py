@@ -250,10 +250,14 @@ def _running(started: dict[int, str | None]) -> set[int]:
 
 
 def _kernel_pids(pids: set[int]) -> set[int]:
+    """Launched kernels (``ipykernel`` on the command line) and forked ones (named by the runner)."""
+    from kit.report.kernel import KERNEL_PROCESS_NAME
+
     out = set()
     for pid in pids:
         try:
-            if b"ipykernel" in (Path("/proc") / str(pid) / "cmdline").read_bytes():
+            proc = Path("/proc") / str(pid)
+            if b"ipykernel" in (proc / "cmdline").read_bytes() or (proc / "comm").read_text().strip() == KERNEL_PROCESS_NAME:
                 out.add(pid)
         except OSError:
             pass

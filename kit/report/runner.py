@@ -2,13 +2,13 @@
 
 How a run goes, and why:
 
-- Notebooks run in parallel *processes* (``jobs``, default: the cores this process may use). Each
-  worker is forked from this process after papermill, nbclient and nbconvert are imported and the
-  HTML exporter is built, so a notebook pays only for its own kernel, not for Python start-up and
-  imports of the tooling (the hand-run pipeline pays those twice per notebook).
-- The data contract is checked once, in a spawned process, before the workers start; notebooks
-  skip the tables that passed (``kit.source.CHECKED_ENV``). Before forking, this process collects
-  and freezes its garbage, so no worker finalises an inherited DuckDB object.
+- Notebooks run in parallel *processes* (``jobs``, default: the cores this process may use), each
+  in a fresh worker forked from a fork server that imported the tooling and the kit once
+  (:mod:`kit.report.warm`); the worker forks the notebook's kernel (:mod:`kit.report.kernel`), so
+  neither pays for Python start-up or imports (the hand-run pipeline pays them twice per notebook).
+  The fork server starts first and warms up while this process checks the data contract, once;
+  notebooks skip the tables that passed (``kit.source.CHECKED_ENV``). DuckDB never runs in a
+  process that forks.
 - Each quarter is written into a hidden temporary folder next to its destination and moved into
   place at the end. An interrupted run leaves the previous folder as it was. A run with a failing
   notebook replaces a previous folder only if that one was not a good report itself; otherwise it
@@ -18,7 +18,6 @@ How a run goes, and why:
 """
 from __future__ import annotations
 
-import gc
 import html
 import json
 import multiprocessing
@@ -150,31 +149,31 @@ def notebook_title(notebook: nbformat.NotebookNode, fallback: str) -> str:
 # --------------------------------------------------------------------------------------------
 # One notebook (runs in a worker process)
 
-def _warm() -> None:
-    """Import the tooling and build the exporter once, before workers are forked from this process."""
-    import papermill  # noqa: F401
-    from kit.report.export import exporter
-
-    exporter()
-
-
 def _worker_setup() -> None:
-    """Set up a worker process; the kernels it starts inherit its environment and stderr.
+    """Set up a worker process; the kernel it forks inherits its environment and stderr.
 
-    - Figures are shown inline, as in JupyterLab, even when the caller exported ``MPLBACKEND=Agg``
-      (CI does, for the unit tests): with Agg a kernel would silently drop every figure.
+    - Ctrl-C reaches the whole process group; the parent decides and stops workers with SIGTERM,
+      which unwinds papermill so that it shuts its kernel down (see run_tasks).
     - stderr goes nowhere: kernels print start-up chatter there. Nothing is lost: cell outputs,
       warnings and errors reach the notebook through the kernel's messages, and a worker's own
       failures come back as outcomes.
     """
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    # Ctrl-C reaches the whole process group; the parent decides and stops workers with SIGTERM,
-    # which unwinds papermill so that it shuts its kernel down (see run_tasks).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+
+
+def _with_environment(task: "Task", environment: dict[str, str]) -> "Outcome":
+    """:func:`run_task` with the runner's environment of this run (a worker forked from the fork
+    server has the server's, from when it started)."""
+    os.environ.clear()
+    os.environ.update(environment)
+    # Figures are shown inline, as in JupyterLab, even when the caller exported MPLBACKEND=Agg
+    # (CI does, for the unit tests): with Agg a kernel would silently drop every figure.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    return run_task(task)
 
 
 def _exit_on_sigterm(signum, frame):
@@ -187,6 +186,7 @@ def run_task(task: Task) -> Outcome:
     from papermill.exceptions import PapermillExecutionError
 
     from kit.report.export import notebook_to_html
+    from kit.report.kernel import kernel_manager_class
 
     started = time.perf_counter()
     out_ipynb = task.out_dir / f"{task.name}.ipynb"
@@ -207,6 +207,7 @@ def run_task(task: Task) -> Outcome:
                 # Outputs are all in by the end of the last cell; a graceful shutdown only waits
                 # (about 2 s per notebook) for the kernel to tidy up a process we discard anyway.
                 shutdown_kernel="immediate",
+                kernel_manager_class=kernel_manager_class(),
             )
         except PapermillExecutionError as exc:
             evalue = _ANSI.sub("", str(exc.evalue)).strip()
@@ -271,29 +272,34 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def worker_context():
+    """Where workers come from: on Linux a fork server that has imported the tooling and the kit
+    (started here, once per process; it warms up in the background), elsewhere spawn."""
+    if not sys.platform.startswith("linux"):
+        return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["kit.report.warm"])  # only at its first start
+    forkserver.ensure_running()
+    return context
+
+
 def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True) -> list[Outcome]:
     """Run the tasks in ``jobs`` processes with a progress bar; results in task order."""
     jobs = max(1, min(jobs or default_jobs(), len(tasks) or 1))
-    _warm()
-    # fork shares the warmed-up imports with the workers; elsewhere (macOS, Windows) spawn is the safe choice
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    # Unreachable objects of this process (a closed DuckDB connection, say) must be finalised here,
-    # not by a forked worker's collector, where the engine's threads do not exist (it segfaults);
-    # frozen objects are never collected by the workers.
-    gc.collect()
-    gc.freeze()
-    try:
-        return _run_in_pool(tasks, jobs, context, progress)
-    finally:
-        gc.unfreeze()
+    return _run_in_pool(tasks, jobs, worker_context(), progress)
 
 
 def _run_in_pool(tasks: list[Task], jobs: int, context, progress: bool) -> list[Outcome]:
     from tqdm.auto import tqdm
 
     outcomes: dict[int, Outcome] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup) as pool:
-        futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
+    environment = dict(os.environ)
+    # One worker per notebook: each kernel is forked from a worker that has run nothing yet.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup,
+                             max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_with_environment, task, environment): i for i, task in enumerate(tasks)}
         bar = tqdm(total=len(tasks), desc="kit report", unit="notebook", disable=not progress, file=sys.stderr)
         try:
             for future in as_completed(futures):
@@ -415,6 +421,7 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     staging = {label: _staging_folder(out_root, label) for label in labels}
     started = time.perf_counter()
     previous_sigterm = _sigterm_as_interrupt()
+    worker_context()  # the fork server warms up while the contract is checked
     try:
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
                       kernel_name=kernel_name, timeout=timeout) for label in labels for nb in notebooks]
@@ -475,12 +482,10 @@ def _contract_checked_once(labels: list[str], source: Any):
     tables that passed (files unchanged since, same rules), instead of each checking the same
     tables again. Tables that fail are left to the notebooks, whose pages show the error.
 
-    The check runs in a fresh (spawned) process: DuckDB must not run in this process before it
-    forks the workers, nor in a child forked from a process whose engine threads exist (a fork
-    copies their locks mid-use; a worker that inherits them can die).
+    It runs in this process, which never forks: workers come from the fork server
+    (:func:`worker_context`), so no DuckDB thread is ever copied into a child.
     """
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as checker:
-        passed = checker.submit(_passing_fingerprints, labels, source).result()
+    passed = _passing_fingerprints(labels, source)
     handle, listing = tempfile.mkstemp(prefix="kit-checked-", suffix=".json")
     with os.fdopen(handle, "w", encoding="utf-8") as f:
         json.dump(passed, f)
