@@ -159,12 +159,15 @@ class Levels:
 
     Every level is a subset of the one below, so a start's depth is the number of levels it is in.
     ``start_id`` is set when starts must be told apart (hold partitions, totals with times).
+    ``leaders`` (see :meth:`cache_leaders`): each unit's chains that come first on the attempt's
+    own order, for several results to pick their counted chain from.
     """
 
     tables: list
     by: list
     keys: list
     start_id: bool
+    leaders: ir.Table | None = None
 
     def project(self, by) -> "Levels":
         """The same levels with only the breakdown columns ``by`` (a subset of ``self.by``)."""
@@ -172,11 +175,27 @@ class Levels:
         ids = [START_ID] if self.start_id else []
         tables = [t.select(*ids, *self.keys, *by, *[time_column(i) for i in range(j + 1)])
                   for j, t in enumerate(self.tables)]
-        return Levels(tables, by, self.keys, self.start_id)
+        leaders = None
+        if self.leaders is not None:
+            leaders = self.leaders.select(UNIT, *by, *[time_column(i) for i in range(len(self.tables))], "depth")
+        return Levels(tables, by, self.keys, self.start_id, leaders)
+
+    def cache_leaders(self, spec: "ChainSpec") -> None:
+        """Materialise, for ``best`` and ``first``, each unit's chains that tie for first place on
+        (depth, start) or (start, depth): nearly always one per unit. The counted chain of any
+        breakdown is among them (the breakdown value and the later times only break those ties),
+        so each result ranks these few rows instead of every start again."""
+        if spec.attempt not in ("best", "first") or self.leaders is not None:
+            return
+        chain = _per_start(self, len(spec.steps))
+        t0 = time_column(0)
+        primary = [ibis.desc("depth"), t0] if spec.attempt == "best" else [t0, ibis.desc("depth")]
+        rank = ibis.rank().over(group_by=UNIT, order_by=primary)
+        self.leaders = chain.mutate(__rank=rank).filter(ibis._["__rank"] == 0).drop("__rank").cache()
 
     def release(self) -> None:
-        """Drop the temporary tables of :func:`levels` with ``cache=True``."""
-        for table in self.tables:
+        """Drop the temporary tables of :func:`levels` with ``cache=True`` (and the leaders)."""
+        for table in self.tables + ([self.leaders] if self.leaders is not None else []):
             table.release()
 
 
@@ -238,6 +257,19 @@ def needs_start_ids(spec: ChainSpec) -> bool:
     return spec.attempt == "totals" or bool(spec.hold)
 
 
+def _per_start(lv: Levels, k: int) -> ir.Table:
+    """One row per start with its ``depth`` and times (over its hold partitions, if any: the
+    deepest, earliest step times on ties)."""
+    chain = _stacked(lv, k)
+    if lv.start_id:
+        later = [time_column(j) for j in range(1, k)]
+        rank = ibis.row_number().over(group_by=START_ID, order_by=[ibis.desc("depth"), *later])
+        chain = chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank", START_ID)
+        if PART in chain.columns:
+            chain = chain.drop(PART)
+    return chain
+
+
 def chains(tagged: ir.Table, spec: ChainSpec, times: bool = True, lv: Levels | None = None) -> ir.Table:
     """The counted chains: one row per counted start, with ``depth`` (steps reached) and ``t0..t{k-1}``.
 
@@ -246,20 +278,16 @@ def chains(tagged: ir.Table, spec: ChainSpec, times: bool = True, lv: Levels | N
     """
     k = len(spec.steps)
     lv = lv if lv is not None else levels(tagged, spec, start_ids=needs_start_ids(spec))
-    chain = _stacked(lv, k)
     later = [time_column(j) for j in range(1, k)]
-    if lv.start_id:
-        # Each start's deepest chain (over its hold partitions, if any); earliest step times on ties.
-        rank = ibis.row_number().over(group_by=START_ID, order_by=[ibis.desc("depth"), *later])
-        chain = chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank", START_ID)
-        if spec.hold:
-            chain = chain.drop(PART)
     if spec.attempt == "totals":
-        return chain
+        return _per_start(lv, k)
+    chain = lv.leaders if lv.leaders is not None else _per_start(lv, k)
     if spec.attempt == "best" and not lv.by and not times:
         return chain.group_by(UNIT).aggregate(depth=chain.depth.max())
     t0 = time_column(0)
-    if spec.attempt == "best":
+    if lv.leaders is not None:  # every row left ties on (depth, start): the rest of the order decides
+        order = [*lv.by, *later]
+    elif spec.attempt == "best":
         order = [ibis.desc("depth"), t0, *lv.by, *later]
     else:  # first: the unit's earliest start in the period
         order = [t0, ibis.desc("depth"), *lv.by, *later]

@@ -208,6 +208,7 @@ def _with_breakdowns(tagged, shared: ChainSpec, quarter, alpha: float):
     overall = replace(shared, by=())
     lv = _engine.levels(tagged, shared, start_ids=_engine.needs_start_ids(shared), cache=True)
     try:
+        lv.cache_leaders(shared)
         result = _funnel_result(tagged, overall, quarter, alpha, lv.project(()))
         by = {name: _funnel_result(tagged, replace(shared, by=(name,)), quarter, alpha, lv.project((name,)))
               for name in shared.by}
