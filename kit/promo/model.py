@@ -206,7 +206,7 @@ def _matrix_at(array: np.ndarray, t: int) -> np.ndarray:
 def _state_space(model: UnobservedComponents, params: np.ndarray):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        filtered = model.filter(params)
+        filtered = model.filter(params, cov_type="none")  # the parameter covariance is never used here
     ssm = model.ssm  # matrices now hold these parameters
     return filtered, {
         "design": np.asarray(ssm["design"]),
