@@ -80,19 +80,34 @@ def _tag(events: ir.Table, spec: ChainSpec) -> ir.Table:
 
 
 @contextmanager
-def prepared(events: ir.Table, spec: ChainSpec):
+def prepared(events: ir.Table, spec: ChainSpec, unit_names: list | None = None):
     """The step events, materialised once in the engine (a temporary table), checked, then released.
 
     Every level of the funnel reads them, so they are scanned, filtered and converted only once.
+    Units are numbered (``__unit``: 0, 1, … in the order of their names): every join and count
+    after this one compares integers, not strings. ``unit_names``, if a list, receives the table
+    from numbers to names (valid inside the ``with``).
     """
-    tagged = _tag(events, spec)
-    cached = tagged.cache()
+    cached = _tag(events, spec).cache()
+    temporary = [cached]
     try:
         if spec.check:
             _check(cached, spec)
-        yield cached.drop(*[c for c in cached.columns if c.startswith("__m")])
-    finally:
+        names = cached.select(__name=cached[UNIT]).distinct()
+        names = names.mutate(**{UNIT: ibis.row_number().over(order_by="__name")}).cache()
+        temporary.append(names)
+        numbered = cached.inner_join(names, cached[UNIT] == names.__name)
+        numbered = numbered.select(names[UNIT], *[c for c in cached.columns if c != UNIT and not c.startswith("__m")])
+        numbered = numbered.cache()
+        temporary.append(numbered)
         cached.release()
+        temporary.remove(cached)
+        if unit_names is not None:
+            unit_names.append(names)
+        yield numbered
+    finally:
+        for table in temporary:
+            table.release()
 
 
 def _check(tagged: ir.Table, spec: ChainSpec) -> None:
@@ -329,5 +344,8 @@ def reached_counts(tagged: ir.Table, spec: ChainSpec, lv: Levels | None = None) 
 
 def counted_chains_frame(events: ir.Table, spec: ChainSpec) -> pd.DataFrame:
     """The counted chains as a DataFrame (for tests and inspection of small logs)."""
-    with prepared(events, spec) as tagged:
-        return chains(tagged, spec, times=True).to_pandas()
+    names: list = []
+    with prepared(events, spec, unit_names=names) as tagged:
+        counted = chains(tagged, spec, times=True)
+        named = counted.inner_join(names[0], UNIT).drop(UNIT).rename({UNIT: "__name"})
+        return named.select(UNIT, *[c for c in counted.columns if c != UNIT]).to_pandas()
