@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from kit.source import connect
 
-    source = connect(args.source)
+    source = connect(args.source, reuse_checks=False)  # validating means checking, whatever passed before
     try:
         counts = source.check()
     except ContractError as error:

@@ -13,3 +13,15 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 REPORTS_DIR = ROOT / "reports"
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def cache_dir() -> Path | None:
+    """Where the kit remembers work across runs (tables that passed the contract): KIT_CACHE_DIR,
+    else $XDG_CACHE_HOME/kit or ~/.cache/kit; ``KIT_CACHE_DIR=off`` remembers nothing. Read at
+    each use, so a test or a report run can point it elsewhere."""
+    chosen = os.environ.get("KIT_CACHE_DIR")
+    if chosen == "off":
+        return None
+    if chosen:
+        return Path(chosen)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kit"

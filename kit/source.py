@@ -18,6 +18,8 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +28,20 @@ import ibis
 import ibis.expr.types as ir
 
 from kit import config
+from kit import contract as _contract_module
 from kit import params as params_module
 from kit.contract import TABLES, ContractError, check_and_normalise, normalise, specs
 from kit.quarter import Quarter
 
 _DB_SUFFIXES = (".duckdb", ".ddb", ".db")
-# Set by `kit report` for the notebooks it runs: a JSON list of table fingerprints (see
-# Source.fingerprint) that passed the contract earlier in the same run, so each notebook does not
-# check the same files again.
-CHECKED_ENV = "KIT_CHECKED_TABLES"
+# Under config.cache_dir(): one empty-ish file per table fingerprint that passed the contract.
+PASSED_FOLDER = "contract-passed"
+
+
+@lru_cache(maxsize=1)
+def _checking_code_digest() -> str:
+    """A digest of the code that checks tables: a new rule or a fixed check invalidates old passes."""
+    return hashlib.sha256(Path(_contract_module.__file__).read_bytes()).hexdigest()
 
 
 class Source:
@@ -42,11 +49,19 @@ class Source:
 
     Each table is checked once per Source (in the engine) on first use and then cached as a
     normalised expression: ids are strings, timestamps are naive local time in ``timezone``.
+
+    A table stored in local files that passed before, with the same files (path, size, modification
+    and change times, inode), the same rules and the same checking code, is not checked again
+    (:meth:`fingerprint`; remembered in ``config.cache_dir()``), in this process or any other:
+    the notebooks of a report, or tomorrow's session on unchanged data. ``reuse_checks=False``
+    checks every table regardless (``kit validate`` does).
     """
 
     def __init__(self, backend: ibis.BaseBackend, *, name: str, files: dict[str, Path] | None = None,
-                 timezone: str = config.DEFAULT_TIMEZONE, channels: list[str] | None = None):
+                 timezone: str = config.DEFAULT_TIMEZONE, channels: list[str] | None = None,
+                 reuse_checks: bool = True):
         self.backend = backend
+        self.reuse_checks = reuse_checks
         self.name = name
         self.timezone = timezone
         self.channels = list(channels) if channels is not None else list(params_module.defaults().channels)
@@ -98,11 +113,12 @@ class Source:
         if checked is None:
             parent = self.table("orders") if name == "order_items" else None
             raw = self.raw(name)
-            if self._checked_in_this_run(name):
+            if self.reuse_checks and self.passed_before(name):
                 checked = normalise(raw, self._specs[name], timezone=self.timezone, backend=self.backend.name)
             else:
                 checked = check_and_normalise(raw, self._specs[name], timezone=self.timezone,
                                               backend=self.backend.name, source_name=self.name, parent=parent)
+                self._remember_pass(name)
             self._checked[name], self._raw[name] = checked, raw
         if quarter is None:
             return checked
@@ -138,8 +154,8 @@ class Source:
         return t.filter((column >= lower) & (column < upper))
 
     def fingerprint(self, name: str) -> str | None:
-        """A digest of the table's files (path, size, modification and change times, inode) and of
-        the rules it is checked against; ``None`` when the table is not a local file."""
+        """A digest of the table's files (path, size, modification and change times, inode), of the
+        rules it is checked against and of the checking code; ``None`` when the table is not a local file."""
         path = self._files.get(name)
         if path is None:
             return None
@@ -149,36 +165,34 @@ class Source:
             digest.update(f"{file.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}\n".encode())
         spec = self._specs[name]
         digest.update(repr((spec.name, spec.columns, spec.time_column, spec.unique, [r.text for r in spec.rules],
-                            self.timezone, self.backend.name)).encode())
+                            self.timezone, self.backend.name, _checking_code_digest())).encode())
         if name == "order_items":  # its orphan rule reads orders
             digest.update(str(self.fingerprint("orders")).encode())
         return digest.hexdigest()
 
-    def _checked_in_this_run(self, name: str) -> bool:
-        listing = os.environ.get(CHECKED_ENV)
-        if not listing:
-            return False
-        try:
-            passed = set(json.loads(Path(listing).read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            return False  # no usable record: check again
+    def _pass_record(self, name: str) -> Path | None:
+        folder = config.cache_dir()
         fingerprint = self.fingerprint(name)
-        return fingerprint is not None and fingerprint in passed
+        return None if folder is None or fingerprint is None else folder / PASSED_FOLDER / fingerprint
 
-    def passing_fingerprints(self) -> list[str]:
-        """Check every table; the fingerprints of those that pass (broken ones are left to whoever
-        reads them, so the error appears where the table is used)."""
-        passed = []
-        for name in self.tables():
-            fingerprint = self.fingerprint(name)
-            if fingerprint is None:
-                continue
-            try:
-                self.table(name)
-            except ContractError:
-                continue
-            passed.append(fingerprint)
-        return passed
+    def passed_before(self, name: str) -> bool:
+        """Whether this table, exactly as it is now, passed the contract before (see the class docstring)."""
+        record = self._pass_record(name)
+        return record is not None and record.is_file()
+
+    def _remember_pass(self, name: str) -> None:
+        record = self._pass_record(name)
+        if record is None:
+            return
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=record.parent, prefix=".pass-")
+            with os.fdopen(handle, "w", encoding="utf-8") as f:
+                json.dump({"table": name, "source": self.name, "files": str(self._files[name]),
+                           "passed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, f)
+            os.replace(temporary, record)  # atomic: a reader never sees half a record
+        except OSError:  # a read-only or full cache only costs a check next time
+            pass
 
     def check(self, names: list[str] | None = None) -> dict[str, int]:
         """Check every (or the named) table; returns row counts. Raises on the first broken table."""
@@ -209,20 +223,22 @@ def _find_files(folder: Path) -> dict[str, Path]:
 
 
 def connect(source: Any = None, *, params: "params_module.Params | None" = None,
-            timezone: str | None = None, channels: list[str] | None = None) -> Source:
+            timezone: str | None = None, channels: list[str] | None = None, reuse_checks: bool = True) -> Source:
     """Open a data source (see the module docstring for what ``source`` may be).
 
     ``params`` (from :func:`kit.params.load`) supplies the time zone and the channel list;
-    ``timezone`` / ``channels`` override them.
+    ``timezone`` / ``channels`` override them. ``reuse_checks=False``: check every table even if
+    it passed before unchanged (see :class:`Source`).
     """
     p = params or params_module.defaults()
     timezone = timezone or p.timezone
     channels = channels if channels is not None else list(p.channels)
     if source is None and p.source:
         source = p.source
+    options = {"timezone": timezone, "channels": channels, "reuse_checks": reuse_checks}
 
     if isinstance(source, ibis.BaseBackend):
-        return Source(source, name=f"{source.name} backend", timezone=timezone, channels=channels)
+        return Source(source, name=f"{source.name} backend", **options)
     if source is None:
         folder = config.SAMPLE_DIR
         if not _find_files(folder):
@@ -230,17 +246,17 @@ def connect(source: Any = None, *, params: "params_module.Params | None" = None,
         source = folder
     text = str(source)
     if "://" in text:
-        return Source(ibis.connect(text), name=text, timezone=timezone, channels=channels)
+        return Source(ibis.connect(text), name=text, **options)
     path = Path(text).expanduser()
     if path.suffix in _DB_SUFFIXES:
         if not path.exists():
             raise FileNotFoundError(f"DuckDB file not found: {path}")
-        return Source(ibis.duckdb.connect(str(path), read_only=True), name=str(path), timezone=timezone, channels=channels)
+        return Source(ibis.duckdb.connect(str(path), read_only=True), name=str(path), **options)
     if path.is_dir():
         files = _find_files(path)
         if not files:
             raise FileNotFoundError(f"{path}: no contract tables found (expected files like orders.parquet or orders.csv)")
-        return Source(ibis.duckdb.connect(), name=str(path), files=files, timezone=timezone, channels=channels)
+        return Source(ibis.duckdb.connect(), name=str(path), files=files, **options)
     raise FileNotFoundError(f"cannot open data source {text!r}: not a folder, a DuckDB file or an Ibis URL")
 
 

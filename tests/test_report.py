@@ -53,7 +53,7 @@ ALPHA_CODE = (
 )
 BETA_CODE = ('from IPython.display import Markdown\nMarkdown(f"beta for **{quarter}**")',
              # the runner checked the contract before the notebooks started: tables are not checked again
-             'import kit\nprint("orders checked earlier in this run:", kit.connect(source)._checked_in_this_run("orders"))')
+             'import kit\nprint("orders passed before:", kit.connect(source).passed_before("orders"))')
 BROKEN_CODE = ('raise ValueError(f"planted failure for {quarter}")',)
 
 
@@ -104,8 +104,7 @@ def test_good_run_writes_pages_index_and_manifest(good_run, workspace):
 def test_notebooks_skip_the_contract_check_the_run_already_made(good_run):
     _, folder = good_run
     executed = (folder / "02_beta.ipynb").read_text(encoding="utf-8")
-    assert "orders checked earlier in this run: True" in executed
-    assert runner.CHECKED_ENV not in __import__("os").environ  # the listing does not outlive the run
+    assert "orders passed before: True" in executed
 
 
 def test_pages_have_no_code_no_parameters_and_nothing_external(good_run):

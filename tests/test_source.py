@@ -93,24 +93,25 @@ def test_params_source_and_timezone_are_used(tmp_path):
     assert _orders(source).paid_at.iloc[0] == pd.Timestamp("2025-11-10 16:30:00")
 
 
-def test_tables_checked_earlier_in_a_run_are_not_checked_again(tmp_path, monkeypatch):
-    """`kit report` checks once and lists the fingerprints that passed; a notebook's Source skips
-    those tables, and only those: a changed file or a broken table is checked (and fails) again."""
-    import json
-
+def test_tables_that_passed_unchanged_are_not_checked_again(tmp_path, monkeypatch):
+    """A table that passed is remembered by its fingerprint: a new Source (another notebook,
+    another day) skips it, and only it: a broken table, a rewritten file, other rules or
+    `reuse_checks=False` are checked again."""
     import kit.source
     from kit.contract import ContractError
 
+    monkeypatch.setenv("KIT_CACHE_DIR", str(tmp_path / "cache"))
     tables = valid_tables()
-    tables["orders"].loc[0, "gmv"] = -5.0  # broken: never listed as passed
+    tables["orders"].loc[0, "gmv"] = -5.0  # broken: never remembered as passed
     folder = write(tables, tmp_path / "data")
     first = kit.connect(folder)
-    passed = first.passing_fingerprints()
-    assert first.fingerprint("orders") not in passed
-    assert first.fingerprint("users") in passed and len(passed) == len(first.tables()) - 2  # orders and its items
-    listing = tmp_path / "checked.json"
-    listing.write_text(json.dumps(passed))
-    monkeypatch.setenv(kit.source.CHECKED_ENV, str(listing))
+    for name in first.tables():
+        try:
+            first.table(name)
+        except ContractError:
+            pass
+    assert not first.passed_before("orders") and not first.passed_before("order_items")  # items are checked with their orders
+    assert all(first.passed_before(n) for n in first.tables() if n not in ("orders", "order_items"))
 
     real_check = kit.source.check_and_normalise
     checked = []
@@ -122,10 +123,21 @@ def test_tables_checked_earlier_in_a_run_are_not_checked_again(tmp_path, monkeyp
         second.table("orders")
     assert checked == ["orders"]
 
-    # A rewritten file is a different table: checked again, even with the old listing in place.
+    # A rewritten file is a different table: checked again.
+    before = second.fingerprint("users")
     tables["users"] = tables["users"].iloc[:-1]
     tables["users"].to_parquet(folder / "users.parquet", index=False)
     third = kit.connect(folder)
-    assert third.fingerprint("users") not in passed
+    assert third.fingerprint("users") != before
     third.table("users")
     assert checked == ["orders", "users"]
+
+    # Other rules (another channel list) and an explicit re-check do not reuse a pass.
+    kit.connect(folder, channels=[*kit.params.defaults().channels, "a_new_channel"]).table("sessions")
+    kit.connect(folder, timezone="UTC").table("users")
+    kit.connect(folder, reuse_checks=False).table("users")
+    assert checked == ["orders", "users", "sessions", "users", "users"]
+
+    # With the cache switched off nothing is remembered.
+    monkeypatch.setenv("KIT_CACHE_DIR", "off")
+    assert not kit.connect(folder).passed_before("users")

@@ -7,7 +7,7 @@ How a run goes, and why:
   (:mod:`kit.report.warm`); the worker forks the notebook's kernel (:mod:`kit.report.kernel`), so
   neither pays for Python start-up or imports (the hand-run pipeline pays them twice per notebook).
   The fork server starts first and warms up while this process checks the data contract, once;
-  notebooks skip the tables that passed (``kit.source.CHECKED_ENV``). DuckDB never runs in a
+  notebooks skip the tables that passed (see :class:`kit.source.Source`). DuckDB never runs in a
   process that forks.
 - Each quarter is written into a hidden temporary folder next to its destination and moved into
   place at the end. An interrupted run leaves the previous folder as it was. A run with a failing
@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -39,7 +38,6 @@ import nbformat
 
 from kit import config
 from kit.quarter import Quarter
-from kit.source import CHECKED_ENV
 
 MANIFEST = "kit-report.json"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
@@ -425,8 +423,8 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     try:
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
                       kernel_name=kernel_name, timeout=timeout) for label in labels for nb in notebooks]
-        with _contract_checked_once(labels, source):
-            outcomes = run_tasks(longest_first(tasks, out_root), jobs=jobs, progress=progress)
+        _check_contract_once(labels, source)
+        outcomes = run_tasks(longest_first(tasks, out_root), jobs=jobs, progress=progress)
         reports = []
         for label in labels:
             entries = sorted((o for o in outcomes if o.quarter == label), key=lambda o: o.name)
@@ -453,12 +451,19 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
             signal.signal(signal.SIGTERM, previous_sigterm)
 
 
-def _passing_fingerprints(labels: list[str], source: Any) -> list[str]:
-    """Fingerprints of the tables that pass the contract, for every source the quarters read."""
+def _check_contract_once(labels: list[str], source: Any) -> None:
+    """Check the data contract before the notebooks run, once for every source the quarters read:
+    a table that passes is remembered (:class:`kit.source.Source`), so no notebook checks it again,
+    and none checks it at the same time as another. Tables that fail are left to the notebooks,
+    whose pages show the error.
+
+    It runs in this process, which never forks: workers come from the fork server
+    (:func:`worker_context`), so no DuckDB thread is ever copied into a child.
+    """
     import kit
     from kit import params as params_module
+    from kit.contract import ContractError
 
-    passed: set[str] = set()
     seen = set()
     for label in labels:
         try:
@@ -470,35 +475,13 @@ def _passing_fingerprints(labels: list[str], source: Any) -> list[str]:
         except Exception:  # an unreadable source: each notebook reports it on its own page
             continue
         try:
-            passed.update(src.passing_fingerprints())
+            for name in src.tables():
+                try:
+                    src.table(name)
+                except ContractError:
+                    continue
         finally:
             src.backend.disconnect()
-    return sorted(passed)
-
-
-@contextmanager
-def _contract_checked_once(labels: list[str], source: Any):
-    """Check the data contract once, before the notebooks run: every notebook then skips the
-    tables that passed (files unchanged since, same rules), instead of each checking the same
-    tables again. Tables that fail are left to the notebooks, whose pages show the error.
-
-    It runs in this process, which never forks: workers come from the fork server
-    (:func:`worker_context`), so no DuckDB thread is ever copied into a child.
-    """
-    passed = _passing_fingerprints(labels, source)
-    handle, listing = tempfile.mkstemp(prefix="kit-checked-", suffix=".json")
-    with os.fdopen(handle, "w", encoding="utf-8") as f:
-        json.dump(passed, f)
-    previous = os.environ.get(CHECKED_ENV)
-    os.environ[CHECKED_ENV] = listing  # the workers, and the kernels they start, inherit it
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(CHECKED_ENV, None)
-        else:
-            os.environ[CHECKED_ENV] = previous
-        os.unlink(listing)
 
 
 def _sigterm_as_interrupt():
