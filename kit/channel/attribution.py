@@ -21,6 +21,7 @@ credit into shares that sum to one; Markov and Shapley scale their channel score
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -51,11 +52,12 @@ class Journeys:
     nulls: np.ndarray        # per row
     lags: np.ndarray | None = None  # days before conversion, per touch
 
-    @property
+    # Cached: every model asks for them, and they cost a pass over all touches.
+    @functools.cached_property
     def first(self) -> np.ndarray:
         return self.position == 0
 
-    @property
+    @functools.cached_property
     def last(self) -> np.ndarray:
         return self.position == self.length[self.row] - 1
 
@@ -66,6 +68,18 @@ def _as_sequence(value: Any) -> Sequence:
     if isinstance(value, str):
         return (value,)  # a single-channel path written as a bare string
     return value
+
+
+def _floats(values: list) -> np.ndarray:
+    """Numbers as a float array: converted as one array when they are plain numbers (much faster than
+    one float() each), else one by one as float() would."""
+    try:
+        as_read = np.asarray(values)
+    except ValueError:  # nested or ragged: let fromiter raise its usual error
+        as_read = None
+    if as_read is not None and as_read.ndim == 1 and as_read.dtype.kind in "biuf":
+        return as_read.astype(float)
+    return np.fromiter(values, dtype=float, count=len(values))
 
 
 def prepare(paths: Any, channels: Iterable[str] | None = None, need_lags: bool = False) -> Journeys:
@@ -101,7 +115,7 @@ def prepare(paths: Any, channels: Iterable[str] | None = None, need_lags: bool =
         raise ValueError(f"paths table, column 'path': channel {unknown[0]!r} is not in the channel list "
                          f"({', '.join(allowed)}); {len(unknown)} unknown channel(s) {unknown[:5]}, {len(bad_rows):,} paths "
                          f"hold one; example: {list(sequences[bad_rows[0]])}")
-    codes = np.fromiter((codes_of[c] for c in flat), dtype=np.int64, count=len(flat))
+    codes = np.fromiter(map(codes_of.__getitem__, flat), dtype=np.int64, count=len(flat))
     row = np.repeat(np.arange(len(sequences)), length)
     starts = np.cumsum(length) - length
     position = np.arange(len(flat)) - np.repeat(starts, length)
@@ -115,7 +129,7 @@ def prepare(paths: Any, channels: Iterable[str] | None = None, need_lags: bool =
             i = int(np.flatnonzero(mismatch)[0])
             raise ValueError(f"paths table, column 'lags': needs one lag per touch — {int(mismatch.sum()):,} rows differ "
                              f"in length from 'path'; example: path={list(sequences[i])}, lags={list(lag_lists[i])}")
-        lags = np.fromiter(itertools.chain.from_iterable(lag_lists), dtype=float, count=len(flat))
+        lags = _floats(list(itertools.chain.from_iterable(lag_lists)))
         if (~np.isfinite(lags) | (lags < 0)).any():
             raise ValueError("paths table, column 'lags': days before conversion must be finite and ≥ 0; "
                              f"{int((~np.isfinite(lags) | (lags < 0)).sum()):,} touches break it")

@@ -43,18 +43,16 @@ def gmv_orders(orders, gmv_basis: str):
     return orders.filter(orders.status == "paid") if gmv_basis == "net_of_refunds" else orders
 
 
-def _touches(journey_rows, seconds) -> ibis.Expr:
-    """A journey's touches as one list of (ts, tie, channel, lag in whole days) records."""
-    lag = (seconds / 86400).floor().cast("int64")
-    return ibis.struct({"ts": journey_rows.ts, "tie": journey_rows.tie, "channel": journey_rows.channel,
-                        "lag": lag}).collect()
+def _touch(rows, **extra) -> ibis.Expr:
+    """One touch as a record. Records sort by ``ts``, then ``channel`` (the tie-break of touches at the
+    same instant); sorting each journey's small list costs far less in DuckDB than an aggregate with
+    ORDER BY over every group."""
+    return ibis.struct({"ts": rows.ts, "channel": rows.channel, **extra})
 
 
-def _path_and_lags(journeys):
-    """``path`` and ``lags`` in time order (ties by ``tie``). Sorting each small list of records
-    costs far less in DuckDB than an aggregate with ORDER BY over every group."""
-    ordered = journeys.__touches.sort()
-    return journeys.mutate(path=ordered.map(lambda t: t["channel"]), lags=ordered.map(lambda t: t["lag"]))
+def _lag_days(seconds) -> ibis.Expr:
+    """Whole days in a gap given in seconds."""
+    return (seconds / 86400).floor().cast("int64")
 
 
 def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta | None" = None, *,
@@ -75,18 +73,21 @@ def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta |
     touches = src.between("touchpoints", since, q.end)
     # Orders up to one lookback past the quarter, so late touches that convert next quarter are not nulls.
     orders = gmv_orders(src.between("orders", since, q.end + _dt.timedelta(days=window.days + 1)), p.gmv_basis)
-    # One stream per user: touches (kind 0) and orders (kind 1) in time order; ties put touches first.
-    stream = touches.select(user_id="user_id", ts="ts", kind=ibis.literal(0), tie=touches.channel,
-                            channel=touches.channel, order_id=ibis.null("string"), gmv=ibis.null("float64")).union(
-        orders.select(user_id="user_id", ts="paid_at", kind=ibis.literal(1), tie=orders.order_id,
-                      channel=ibis.null("string"), order_id=orders.order_id, gmv=orders.gmv))
-    ordered = ibis.window(group_by="user_id", order_by=["ts", "kind", "tie"], preceding=None, following=0)
-    stream = stream.mutate(orders_so_far=stream.kind.sum().over(ordered))
-    touch_rows = stream.filter(stream.kind == 0).select("user_id", "ts", "tie", "channel", "orders_so_far")
-    order_rows = stream.filter(stream.kind == 1).select(
-        order_user="user_id", order_number="orders_so_far", order_id="order_id", paid_at="ts", gmv="gmv")
-    joined = touch_rows.left_join(order_rows, [touch_rows.user_id == order_rows.order_user,
-                                               (touch_rows.orders_so_far + 1) == order_rows.order_number])
+    # A touch belongs to the user's first order paid at or after it (a touch at the same instant counts
+    # before the order; of orders paid at the same instant the smallest order_id comes first, the others
+    # get no touches). An as-of join finds it: far cheaper than numbering a merged stream of touches
+    # and orders with a window over every touch. Most touches are of users with no order in the window:
+    # they skip the join (and its sort) and carry no order.
+    next_orders = orders.group_by(order_user=orders.user_id, paid_at=orders.paid_at).aggregate(
+        order_id=orders.order_id.min(), gmv=orders.gmv.argmin(orders.order_id))
+    buyers = next_orders.select(buyer=next_orders.order_user).distinct()
+    of_buyers = touches.semi_join(buyers, touches.user_id == buyers.buyer)
+    matched = of_buyers.asof_join(next_orders, of_buyers.ts <= next_orders.paid_at,
+                                  predicates=[of_buyers.user_id == next_orders.order_user])
+    columns = ["user_id", "ts", "channel", "paid_at", "order_id", "gmv"]
+    unmatched = touches.anti_join(buyers, touches.user_id == buyers.buyer).mutate(
+        **{name: ibis.null(next_orders[name].type()) for name in ("paid_at", "order_id", "gmv")})
+    joined = matched.select(*columns).union(unmatched.select(*columns))
     seconds = window.total_seconds()
     gap = (joined.paid_at.epoch_seconds() - joined.ts.epoch_seconds())
     joined = joined.mutate(gap_seconds=gap,
@@ -96,26 +97,32 @@ def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta |
     lost = joined.filter(~joined.converted & (joined.ts >= quarter_start))
 
     converted_journeys = converting.group_by("order_id").aggregate(
-        __touches=_touches(converting, converting.gap_seconds), value=converting.gmv.max(),
+        touches=_touch(converting, lag=_lag_days(converting.gap_seconds)).collect(), value=converting.gmv.max(),
     ).mutate(conversions=ibis.literal(1), nulls=ibis.literal(0))
-    last_touch = lost.ts.max().over(group_by=["user_id", "orders_so_far"])
-    lost = lost.mutate(since_last=(last_touch.epoch_seconds() - lost.ts.epoch_seconds()))
-    null_journeys = lost.group_by(["user_id", "orders_so_far"]).aggregate(
-        __touches=_touches(lost, lost.since_last), value=ibis.literal(0.0),
+    converted_journeys = converted_journeys.mutate(touches=converted_journeys.touches.sort())
+    converted_journeys = converted_journeys.mutate(path=converted_journeys.touches.map(lambda t: t["channel"]),
+                                                   lags=converted_journeys.touches.map(lambda t: t["lag"]))
+    # Touches between two orders (or after the last) that led to none: one null journey per user and
+    # next order; lags count from the journey's last touch.
+    null_journeys = lost.group_by(["user_id", "paid_at"]).aggregate(
+        touches=_touch(lost).collect(), last_ts=lost.ts.max(), value=ibis.literal(0.0),
     ).mutate(conversions=ibis.literal(0), nulls=ibis.literal(1))
-    converted_journeys, null_journeys = (_path_and_lags(j) for j in (converted_journeys, null_journeys))
+    null_journeys = null_journeys.mutate(touches=null_journeys.touches.sort())
+    null_journeys = null_journeys.mutate(
+        path=null_journeys.touches.map(lambda t: t["channel"]),
+        lags=null_journeys.touches.map(lambda t: _lag_days(null_journeys.last_ts.epoch_seconds() - t["ts"].epoch_seconds())))
     columns = ["path", "lags", "value", "conversions", "nulls"]
     journeys = converted_journeys.select(*columns).union(null_journeys.select(*columns))
     grouped = journeys.group_by(["path", "lags"]).aggregate(
         conversions=journeys.conversions.sum(), value=journeys.value.sum(), nulls=journeys.nulls.sum())
-    frame = fetch(grouped)
+    # Sorted in the engine: lists compare element by element, a prefix first, as Python tuples do
+    # (strings by UTF-8 bytes, the same order as by code points); (path, lags) is unique, so no ties.
+    frame = fetch(grouped.order_by([ibis.desc("conversions"), ibis.desc("nulls"), "path", "lags"]))
 
     quarter_orders = orders.filter((orders.paid_at >= quarter_start) & (orders.paid_at < quarter_end))
     totals = fetch(quarter_orders.aggregate(orders=quarter_orders.count(), gmv=quarter_orders.gmv.sum()))
     frame["path"] = frame["path"].map(tuple)
     frame["lags"] = frame["lags"].map(tuple)
-    frame = frame.sort_values(["conversions", "nulls", "path", "lags"], ascending=[False, False, True, True],
-                              kind="stable").reset_index(drop=True)
     frame = frame[["path", "lags", "conversions", "value", "nulls"]]
     frame["conversions"] = frame["conversions"].astype("int64")
     frame["nulls"] = frame["nulls"].astype("int64")

@@ -121,29 +121,45 @@ class _Problem:
 
     def _evaluate(self, nonlinear: np.ndarray, gradients: bool):
         """Saturated adstock per channel and, if asked, its derivatives (cached: least_squares asks
-        for the residuals and then the Jacobian at the same point)."""
+        for the residuals and then the Jacobian at the same point).
+
+        Worked channel by row (channels × weeks), so each curve is one array operation over all
+        channels; every element gets the same arithmetic as a channel at a time would."""
         key = (nonlinear.tobytes(), gradients)
         cached = getattr(self, "_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        n, c = self.x.shape
-        s = np.empty((n, c))
-        grads = np.empty((3, n, c)) if gradients else None
-        for j, row in enumerate(nonlinear):
-            theta, ratio = row[0], row[1]
-            half = half_saturation(theta, ratio)
-            shape = row[2] if self.kind == "hill" else 1.0
-            a = adstock(self.x[:, j], theta)
-            if not gradients:
-                s[:, j] = saturation(a, half, shape, self.kind)
-                continue
-            da_dtheta = adstock(np.r_[0.0, a[:-1]], theta)  # d a_t/dθ = a_{t-1} + θ d a_{t-1}/dθ
-            s[:, j], ds_da, ds_dh, ds_dk = _saturation_grads(a, half, shape, self.kind)
-            # h = ratio / (1 − θ): θ moves the half-saturation point too.
-            grads[0, :, j] = ds_da * da_dtheta + ds_dh * ratio / (1 - theta) ** 2
-            grads[1, :, j], grads[2, :, j] = ds_dh / (1 - theta), ds_dk
-        self._cache = (key, (s, grads))
-        return s, grads
+        spend = self._spend_by_channel()
+        theta, ratio = nonlinear[:, 0], nonlinear[:, 1]
+        half = half_saturation(theta, ratio)[:, None]
+        shape = nonlinear[:, 2:3] if self.kind == "hill" else 1.0
+        a = np.stack([adstock(row, t) for row, t in zip(spend, theta)])
+        if not gradients:
+            result = (np.ascontiguousarray(saturation(a, half, shape, self.kind).T), None)
+            self._cache = (key, result)
+            return result
+        # d a_t/dθ = a_{t-1} + θ d a_{t-1}/dθ
+        previous = np.concatenate([np.zeros((len(a), 1)), a[:, :-1]], axis=1)
+        da_dtheta = np.stack([adstock(row, t) for row, t in zip(previous, theta)])
+        s, ds_da, ds_dh, ds_dk = _saturation_grads(a, half, shape, self.kind)
+        keep = (1 - theta)[:, None]
+        # Squared one channel at a time: a scalar ** 2 (pow) and an array ** 2 (x * x) can differ
+        # in the last bit, and the fits must stay bit for bit what they were.
+        keep_squared = np.array([(1 - t) ** 2 for t in theta])[:, None]
+        grads = np.empty((3,) + self.x.shape)
+        # h = ratio / (1 − θ): θ moves the half-saturation point too.
+        grads[0] = (ds_da * da_dtheta + ds_dh * ratio[:, None] / keep_squared).T
+        grads[1] = (ds_dh / keep).T
+        grads[2] = ds_dk.T
+        result = (np.ascontiguousarray(s.T), grads)
+        self._cache = (key, result)
+        return result
+
+    def _spend_by_channel(self) -> np.ndarray:
+        """``x`` as channels × weeks, contiguous per channel (made once)."""
+        if getattr(self, "_by_channel", None) is None:
+            self._by_channel = np.ascontiguousarray(self.x.T)
+        return self._by_channel
 
     def predict(self, params: np.ndarray) -> np.ndarray:
         nonlinear, linear, beta = self.split(params)
@@ -263,25 +279,29 @@ class ResponseModel(Result):
     title = "Response model: ROAS and marginal ROAS by channel"
 
     # -- parameters in yuan --------------------------------------------------------------------
+    def _channel_values(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        """The channel parameters in yuan; ``params`` is one parameter vector or draws × parameters."""
+        c, m, nb = self.problem.n_channels, self.problem.n_nonlinear, self.problem.base.shape[1]
+        nonlinear = params[..., : c * m].reshape(params.shape[:-1] + (c, m))
+        return {
+            "adstock": nonlinear[..., 0],
+            "half_saturation": nonlinear[..., 1] / (1 - nonlinear[..., 0]) * self.spend_scale,  # yuan of adstocked spend
+            "shape": nonlinear[..., 2] if self.kind == "hill" else np.full(nonlinear.shape[:-1], np.nan),  # logistic: no shape
+            "beta": params[..., c * m + nb:] * self.target_scale,     # weekly GMV at full saturation
+        }
+
     def _channel_params(self, params: np.ndarray) -> pd.DataFrame:
-        nonlinear, _, beta = self.problem.split(params)
-        return pd.DataFrame({
-            "channel": self.channels,
-            "adstock": nonlinear[:, 0],
-            "half_saturation": nonlinear[:, 1] / (1 - nonlinear[:, 0]) * self.spend_scale,  # yuan of adstocked spend
-            "shape": nonlinear[:, 2] if self.kind == "hill" else np.full(len(self.channels), np.nan),  # logistic: no shape
-            "beta": beta * self.target_scale,                        # weekly GMV at full saturation
-        })
+        return pd.DataFrame({"channel": self.channels, **self._channel_values(params)})
 
     def params(self) -> pd.DataFrame:
         """Per channel: adstock θ, half-saturation (yuan), shape, β (yuan/week), with bootstrap intervals."""
         table = self._channel_params(self.solution)
         if len(self.draws):
-            stacked = np.stack([self._channel_params(d)[["adstock", "half_saturation", "shape", "beta"]].to_numpy()
-                                for d in self.draws])
-            for i, name in enumerate(["adstock", "half_saturation", "shape", "beta"]):
-                table[f"{name}_ci_low"] = np.percentile(stacked[:, :, i], 2.5, axis=0)
-                table[f"{name}_ci_high"] = np.percentile(stacked[:, :, i], 97.5, axis=0)
+            # All draws at once (draws × channels per parameter) rather than a table per draw.
+            values = self._channel_values(self.draws)
+            for name in ("adstock", "half_saturation", "shape", "beta"):
+                table[f"{name}_ci_low"] = np.percentile(values[name], 2.5, axis=0)
+                table[f"{name}_ci_high"] = np.percentile(values[name], 97.5, axis=0)
         return table
 
     def base_params(self) -> pd.Series:
@@ -532,13 +552,6 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         raise ValueError(f"adstock {adstock!r} is not supported; use 'geometric'")
     if saturation not in (*SATURATIONS, "auto"):
         raise ValueError(f"saturation {saturation!r} is not supported; choose one of {', '.join(SATURATIONS)} or 'auto'")
-    if saturation == "auto":
-        # Both shapes without bootstrap (cheap); the one with the lower AIC gets the bootstrap.
-        options = {kind: response_model(weekly, target, channels, controls, adstock, kind, date, trend=trend,
-                                        fourier_order=fourier_order, bootstrap=0, compare_shapes=False, exclude=exclude)
-                   for kind in SATURATIONS}
-        saturation = min(SATURATIONS, key=lambda kind: options[kind].aic)
-        compare_shapes = True
     frame = as_frame(weekly, "weekly table")
     controls = list(controls)
     if channels is None:
@@ -557,22 +570,39 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         if left_out.dtype != bool:
             raise ValueError(f"weekly table, column '{exclude}': must be true/false (true = leave the week out of the fit)")
         weight = (~left_out).astype(float)
-    kept = len(y) if weight is None else int(weight.sum())
-    per_channel = 3 if saturation == "hill" else 2
-    n_params = base.shape[1] + len(channels) * (per_channel + 1)
-    if kept < n_params + 10:
-        raise ValueError(f"weekly table: {kept} weeks in the fit are too few for {n_params} parameters "
-                         f"({len(channels)} channels); give at least {n_params + 10} weeks (a year or more)")
+    spend_scale = spend.to_numpy().mean(axis=0)
+    target_scale = float(y.mean() if weight is None else y[weight > 0].mean())  # left-out spikes must not rescale the fit
+
+    def check_size(kind: str) -> None:
+        kept = len(y) if weight is None else int(weight.sum())
+        per_channel = 3 if kind == "hill" else 2
+        n_params = base.shape[1] + len(channels) * (per_channel + 1)
+        if kept < n_params + 10:
+            raise ValueError(f"weekly table: {kept} weeks in the fit are too few for {n_params} parameters "
+                             f"({len(channels)} channels); give at least {n_params + 10} weeks (a year or more)")
+
+    def fitted_model(kind: str) -> ResponseModel:
+        check_size(kind)
+        problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, kind, weight)
+        solution = problem.fit().x
+        return ResponseModel(weeks, spend, y, channels, kind, base_names, problem, solution, spend_scale, target_scale,
+                             np.empty((0, len(solution))), period)
+
+    # Each shape is fitted once: "auto" picks the lower AIC of both fits, and the comparison with the
+    # other shape reuses its fit.
+    fits: dict[str, ResponseModel] = {}
+    if saturation == "auto":
+        fits = {kind: fitted_model(kind) for kind in SATURATIONS}
+        saturation = min(SATURATIONS, key=lambda kind: fits[kind].aic)
+        compare_shapes = True
+    else:
+        check_size(saturation)
     if bootstrap < 0:
         raise ValueError("bootstrap must be ≥ 0 draws")
 
-    spend_scale = spend.to_numpy().mean(axis=0)
-    target_scale = float(y.mean() if weight is None else y[weight > 0].mean())  # left-out spikes must not rescale the fit
-    problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, saturation, weight)
-    best = problem.fit()
-    solution = best.x
-
-    draws = np.empty((0, len(solution)))
+    model = fits[saturation] if saturation in fits else fitted_model(saturation)
+    model.aic_tolerance, model.disagreement, model.seed = aic_tolerance, disagreement, seed
+    problem, solution = model.problem, model.solution
     if bootstrap:
         rng = np.random.default_rng(seed)
         fitted = problem.predict(solution)
@@ -594,13 +624,9 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
             noise[weight > 0] = draw
             return fitted + noise
 
-        draws = np.stack([problem.solve(solution, resampled(), tol=1e-6).x for _ in range(bootstrap)])
+        model.draws = np.stack([problem.solve(solution, resampled(), tol=1e-6).x for _ in range(bootstrap)])
 
-    model = ResponseModel(weeks, spend, y, channels, saturation, base_names, problem, solution, spend_scale, target_scale,
-                          draws, period, None, aic_tolerance, disagreement, seed)
     if compare_shapes:
         other = "logistic" if saturation == "hill" else "hill"
-        model.alternative = response_model(frame, target, channels, controls, adstock, other, date, trend=trend,
-                                           fourier_order=fourier_order, bootstrap=0, period=period, compare_shapes=False,
-                                           exclude=exclude)
+        model.alternative = fits[other] if other in fits else fitted_model(other)
     return model
