@@ -8,7 +8,29 @@ See :mod:`kit.report.runner` for how a run is organised (parallel processes, ato
 """
 from __future__ import annotations
 
-from kit.report.runner import (
+import sys
+
+
+def _import_jsonschema_without_iri_checker() -> None:
+    """Import jsonschema (under nbformat and papermill) without its optional 'iri' format checker.
+
+    When rfc3987-syntax is installed (jupyter-events pulls it in), jsonschema imports it at its own
+    import, and that module builds an Earley parser right away: 1.9 s here, paid by the report
+    process and again by the fork server. Notebook validation never checks that format (nbformat's
+    schemas use no string formats), so the one import is made to fail, and put back afterwards.
+    """
+    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        return
+    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes the import raise ImportError
+    try:
+        import jsonschema  # noqa: F401
+    finally:
+        del sys.modules["rfc3987_syntax"]
+
+
+_import_jsonschema_without_iri_checker()
+
+from kit.report.runner import (  # noqa: E402
     MANIFEST,
     Outcome,
     QuarterReport,
