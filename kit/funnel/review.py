@@ -1,6 +1,7 @@
 """A quarter's funnel review, as the notebook shows it: every result from one load, and the finding in words."""
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 import ibis
@@ -122,7 +123,7 @@ def review_quarter(source, params, *, steps=None, window=None, attempt=None, bre
     q = Quarter(params.quarter)
     first_day, last_day = event_days(q, window, quarters=2)
     events = _with_start_attributes(source, source.between("events", first_day, last_day), steps, breakdowns,
-                                    first_day, last_day, fp.new_customer_days)
+                                    first_day, last_day, fp.new_customer_days, q)
     current, segmented, ttc, previous = quarter_funnels(
         events, steps, window=window, attempt=attempt, breakdowns=breakdowns, hold=hold, unit=unit, alpha=alpha,
         quarter=q.label, previous=q.previous().label)
@@ -133,19 +134,22 @@ def review_quarter(source, params, *, steps=None, window=None, attempt=None, bre
     return FunnelReview(q.label, current, by, change, q.previous().label, ttc, exits, correction)
 
 
-def _with_start_attributes(source, events, steps, attributes: list[str], first_day, last_day, new_customer_days: int):
-    """The step events with the breakdown attributes joined onto the first step's events only (an
-    Ibis expression; the funnel materialises it once).
+def _with_start_attributes(source, events, steps, attributes: list[str], first_day, last_day, new_customer_days: int,
+                           quarter: Quarter):
+    """The step events with the breakdown attributes joined onto the first step's events of
+    ``quarter`` only (an Ibis expression; the funnel materialises it once).
 
-    A breakdown is read on the counted start (see the specification), so the other rows never
-    need it; a custom step rule may read any column, so with one every event gets them.
+    A breakdown is read on the counted start (see the specification), and only ``quarter``'s funnel
+    is broken down (the previous quarter's is compared overall), so no other row needs them. A
+    custom step rule may read any column, so with one every event gets them.
     """
     parsed = parse_steps(steps)
     if any(s.event is None for s in parsed):
         return attach_attributes(source, events, attributes, first_day, last_day, new_customer_days=new_customer_days)
     events = events.filter(events.event.isin(sorted({s.event for s in parsed})))
-    is_start = parsed[0].matches(events).fill_null(False)
-    starts = attach_attributes(source, events.filter(is_start), attributes, first_day, last_day,
+    lower, upper = (datetime.datetime.combine(day, datetime.time()) for day in (quarter.start, quarter.end + datetime.timedelta(days=1)))
+    is_start = (parsed[0].matches(events) & (events.ts >= lower) & (events.ts < upper)).fill_null(False)
+    starts = attach_attributes(source, events.filter(is_start), attributes, quarter.start, last_day,
                                new_customer_days=new_customer_days)
     others = events.filter(~is_start).mutate(**{a: ibis.null(starts[a].type()) for a in attributes})
     return starts.union(others, distinct=False)
