@@ -119,8 +119,12 @@ def scroll_exits(events, by=None, *, session: str = "session_id", quarter=None, 
         pdp = pdp.filter((pdp.ts >= bounds[0]) & (pdp.ts < bounds[1] + pd.Timedelta("1D").to_pytimedelta()))
     is_view = pdp.event == "pdp_view"
     screen = ibis.ifelse(is_view, pdp.screen.fill_null(1), pdp.screen).cast("int64")
-    pdp = pdp.filter(is_view | pdp.screen.notnull()).mutate(__kind=ibis.ifelse(is_view, 0, 1), __screen=screen)
-    order = ["ts", "__kind", "__screen", *(["sku_id"] if "sku_id" in t.columns else [])]
+    # Views tying on (time, kind, screen) in a session are alike unless a breakdown tells them apart:
+    # only then does the item break the tie. The window carries just the columns used after it.
+    ties = ["sku_id"] if by and "sku_id" in t.columns else []
+    pdp = pdp.filter(is_view | pdp.screen.notnull()).select(
+        session, "ts", *by, *[c for c in ties if c not in by], __kind=ibis.ifelse(is_view, 0, 1), __screen=screen)
+    order = ["ts", "__kind", "__screen", *ties]
     numbered = pdp.mutate(__view=(pdp.__kind == 0).cast("int64").sum().over(
         ibis.cumulative_window(group_by=session, order_by=order)))
     opened = numbered.__kind == 0
