@@ -8,26 +8,26 @@ Flat entry points::
     q = kit.Quarter("2025Q4"); q.previous(); q.year_ago()
     p = kit.params.load("2025Q4")
 
-The analysis modules (``kit.ab``, ``kit.funnel``, ``kit.promo``, ``kit.channel``) are imported on
-first use so that ``import kit`` stays fast.
+Every name and module is imported on first use, so that ``import kit`` stays fast.
 """
 from __future__ import annotations
 
 import importlib
 
-from kit import params
-from kit.contract import ContractError
-from kit.quarter import Quarter
-from kit.source import Source, connect
-
 __all__ = ["ContractError", "Quarter", "Source", "connect", "params", "ab", "funnel", "promo", "channel", "overview"]
 
-_LAZY = {"ab", "funnel", "promo", "channel", "overview", "report", "synth"}
+# Imported on first use, so that `import kit` costs nothing until something is used (the `kit`
+# command starts its report workers before it imports anything heavy).
+_LAZY_MODULES = {"params", "ab", "funnel", "promo", "channel", "overview", "report", "synth"}
+_LAZY_NAMES = {"ContractError": "kit.contract", "Quarter": "kit.quarter", "Source": "kit.source", "connect": "kit.source"}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        module = importlib.import_module(f"kit.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'kit' has no attribute {name!r}")
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(f"kit.{name}")
+    elif name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'kit' has no attribute {name!r}")
+    globals()[name] = value
+    return value

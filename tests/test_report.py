@@ -10,6 +10,8 @@ import html
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -435,3 +437,14 @@ def test_without_a_previous_report_the_notebooks_recorded_durations_order_them(t
 
     tasks = [notebook("00_a", 5.0), notebook("01_b", 30.0), notebook("02_never_run", None), notebook("03_c", 12.0)]
     assert [t.name for t in runner.longest_first(tasks, tmp_path / "no-reports")] == ["02_never_run", "01_b", "03_c", "00_a"]
+
+
+def test_the_fork_server_starts_before_anything_heavy_is_imported():
+    """`kit report` starts its fork server first, so it warms up while the command imports the rest:
+    `import kit` and the module that starts it must pull in none of the heavy libraries, and
+    jsonschema is imported without the parser-building 'iri' checker (rfc3987-syntax)."""
+    code = ("import sys, kit, kit.report.workers; "
+            "print(sorted(m for m in ('ibis', 'pandas', 'duckdb', 'nbformat', 'papermill', 'rfc3987_syntax') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

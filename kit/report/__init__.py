@@ -30,15 +30,12 @@ def _import_jsonschema_without_iri_checker() -> None:
 
 _import_jsonschema_without_iri_checker()
 
-from kit.report.runner import (  # noqa: E402
-    MANIFEST,
-    Outcome,
-    QuarterReport,
-    ReportError,
-    build_reports,
-    default_jobs,
-    discover,
-    select,
-)
-
 __all__ = ["MANIFEST", "Outcome", "QuarterReport", "ReportError", "build_reports", "default_jobs", "discover", "select"]
+
+
+def __getattr__(name: str):
+    # On first use: importing kit.report.workers (the fork server's start) must not import the runner.
+    if name in __all__:
+        from kit.report import runner
+        return getattr(runner, name)
+    raise AttributeError(f"module 'kit.report' has no attribute {name!r}")

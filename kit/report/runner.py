@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import json
-import multiprocessing
 import os
 import re
 import shutil
@@ -38,6 +37,7 @@ import nbformat
 
 from kit import config
 from kit.quarter import Quarter
+from kit.report.workers import worker_context
 
 MANIFEST = "kit-report.json"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
@@ -268,21 +268,6 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def worker_context():
-    """Where workers come from: on Linux a fork server that has imported the tooling and the kit
-    (started here, once per process; it warms up in the background), elsewhere spawn."""
-    # Workers, and the kernels forked from them, import numpy with this environment.
-    os.environ.update(config.reproducible_blas())
-    if not sys.platform.startswith("linux"):
-        return multiprocessing.get_context("spawn")
-    from multiprocessing import forkserver
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["kit.report.warm"])  # only at its first start
-    forkserver.ensure_running()
-    return context
 
 
 def run_tasks(tasks: list[Task], jobs: int | None = None, progress: bool = True) -> list[Outcome]:
