@@ -51,9 +51,10 @@ def event_days(quarter, window, quarters: int = 1) -> tuple[_dt.date, _dt.date]:
 
 
 def attach_attributes(source, events: ir.Table, attributes, first_day: _dt.date, last_day: _dt.date, *,
-                      new_customer_days: int = 30) -> ir.Table:
+                      new_customer_days: int = 30, where=None) -> ir.Table:
     """``events`` (of local days ``first_day`` .. ``last_day``) with the session attributes joined on
-    (see :func:`load_events`)."""
+    (see :func:`load_events`); with ``where`` (a predicate on ``events``), only on the rows it
+    selects: the others get empty attributes, in the same scan."""
     attributes = [attributes] if isinstance(attributes, str) else list(attributes)
     if not attributes:
         return events
@@ -61,11 +62,15 @@ def attach_attributes(source, events: ir.Table, attributes, first_day: _dt.date,
     sessions = source.between("sessions", first_day - _dt.timedelta(days=1), last_day)
     sessions = sessions.select(__session="session_id", __session_user="user_id", started_at="started_at",
                                **{a: a for a in attributes if a in _FROM_SESSIONS})
-    joined = events.left_join(sessions, events.session_id == sessions.__session)
+    # Rows left out get no join key, so they match nothing (a NULL key never matches).
+    session_key = events.session_id if where is None else ibis.ifelse(where, events.session_id, ibis.null("string"))
+    user_key = events.user_id if where is None else ibis.ifelse(where, events.user_id, ibis.null("string"))
+    keyed = events.mutate(__session_key=session_key, __user_key=user_key)
+    joined = keyed.left_join(sessions, keyed.__session_key == sessions.__session)
     extra = {a: joined[a] for a in attributes if a in _FROM_SESSIONS}
     if "customer" in attributes:
         users = source.table("users").select(__signup_user="user_id", signup_at="signup_at")
-        joined = joined.left_join(users, joined.user_id == users.__signup_user)
+        joined = joined.left_join(users, joined.__user_key == users.__signup_user)
         days = joined.started_at.date().delta(joined.signup_at.date(), unit="day")
         extra["customer"] = ibis.cases((days < new_customer_days, "new"), (days >= new_customer_days, "returning"),
                                        else_=ibis.null("string"))

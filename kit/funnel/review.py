@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-import ibis
 import numpy as np
 
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
@@ -149,7 +148,5 @@ def _with_start_attributes(source, events, steps, attributes: list[str], first_d
     events = events.filter(events.event.isin(sorted({s.event for s in parsed})))
     lower, upper = (datetime.datetime.combine(day, datetime.time()) for day in (quarter.start, quarter.end + datetime.timedelta(days=1)))
     is_start = (parsed[0].matches(events) & (events.ts >= lower) & (events.ts < upper)).fill_null(False)
-    starts = attach_attributes(source, events.filter(is_start), attributes, quarter.start, last_day,
-                               new_customer_days=new_customer_days)
-    others = events.filter(~is_start).mutate(**{a: ibis.null(starts[a].type()) for a in attributes})
-    return starts.union(others, distinct=False)
+    return attach_attributes(source, events, attributes, quarter.start, last_day, new_customer_days=new_customer_days,
+                             where=is_start)
