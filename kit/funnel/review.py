@@ -1,14 +1,13 @@
 """A quarter's funnel review, as the notebook shows it: every result from one load, and the finding in words."""
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
 from kit.funnel.core import FunnelResult, TimeToConvert, quarter_funnels
-from kit.funnel._input import parse_steps
+from kit.funnel._input import parse_steps, period_bounds
 from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
 from kit.quarter import Quarter
@@ -146,7 +145,7 @@ def _with_start_attributes(source, events, steps, attributes: list[str], first_d
     if any(s.event is None for s in parsed):
         return attach_attributes(source, events, attributes, first_day, last_day, new_customer_days=new_customer_days)
     events = events.filter(events.event.isin(sorted({s.event for s in parsed})))
-    lower, upper = (datetime.datetime.combine(day, datetime.time()) for day in (quarter.start, quarter.end + datetime.timedelta(days=1)))
+    lower, upper = period_bounds(quarter)
     is_start = (parsed[0].matches(events) & (events.ts >= lower) & (events.ts < upper)).fill_null(False)
     return attach_attributes(source, events, attributes, quarter.start, last_day, new_customer_days=new_customer_days,
                              where=is_start)
