@@ -128,7 +128,9 @@ def main() -> int:
         cells = [best[key][1].get(name, float("nan")) for key in ("hand_cold", "kit_cold", "hand_warm", "kit_warm", "kit1_warm")]
         lines.append(f"| {name} | " + " | ".join(f"{c:.1f} s" for c in cells) + " |")
     status = "all notebooks ok" if not any(codes) else f"exit codes {codes}: some notebooks failed"
-    met = lambda kind: seconds[f"hand_{kind}"] / seconds[f"kit_{kind}"] >= 2 and seconds[f"kit_{kind}"] <= 30  # noqa: E731
+    def met(kind: str) -> bool:
+        return seconds[f"hand_{kind}"] / seconds[f"kit_{kind}"] >= 2 and seconds[f"kit_{kind}"] <= 30
+
     lines += ["", f"kit report status: {status}. Goals: ≥ 2× faster than the hand-run pipeline and the whole quarter in "
               f"≤ 30 s on a 2-core machine: cold {'met' if met('cold') else 'not met'} "
               f"({seconds['hand_cold'] / seconds['kit_cold']:.1f}×, {seconds['kit_cold']:.1f} s), warm "

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from kit.channel.attribution import AttributionResult
 from kit.channel.reallocate import Reallocation

@@ -55,6 +55,14 @@ def _lag_days(seconds) -> ibis.Expr:
     return (seconds / 86400).floor().cast("int64")
 
 
+def _path_and_lags(journeys, lag) -> ibis.Table:
+    """``path`` and ``lags`` from each journey's ``touches`` put in time order; ``lag(journeys, touch)``
+    is a touch's lag in days."""
+    journeys = journeys.mutate(touches=journeys.touches.sort())
+    return journeys.mutate(path=journeys.touches.map(lambda t: t["channel"]),
+                           lags=journeys.touches.map(lambda t: lag(journeys, t)))
+
+
 def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta | None" = None, *,
           params=None) -> pd.DataFrame:
     """Journeys of ``quarter`` grouped by path: ``path``, ``lags`` (whole days from each touch to the
@@ -99,18 +107,14 @@ def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta |
     converted_journeys = converting.group_by("order_id").aggregate(
         touches=_touch(converting, lag=_lag_days(converting.gap_seconds)).collect(), value=converting.gmv.max(),
     ).mutate(conversions=ibis.literal(1), nulls=ibis.literal(0))
-    converted_journeys = converted_journeys.mutate(touches=converted_journeys.touches.sort())
-    converted_journeys = converted_journeys.mutate(path=converted_journeys.touches.map(lambda t: t["channel"]),
-                                                   lags=converted_journeys.touches.map(lambda t: t["lag"]))
+    converted_journeys = _path_and_lags(converted_journeys, lambda journeys, t: t["lag"])
     # Touches between two orders (or after the last) that led to none: one null journey per user and
     # next order; lags count from the journey's last touch.
     null_journeys = lost.group_by(["user_id", "paid_at"]).aggregate(
         touches=_touch(lost).collect(), last_ts=lost.ts.max(), value=ibis.literal(0.0),
     ).mutate(conversions=ibis.literal(0), nulls=ibis.literal(1))
-    null_journeys = null_journeys.mutate(touches=null_journeys.touches.sort())
-    null_journeys = null_journeys.mutate(
-        path=null_journeys.touches.map(lambda t: t["channel"]),
-        lags=null_journeys.touches.map(lambda t: _lag_days(null_journeys.last_ts.epoch_seconds() - t["ts"].epoch_seconds())))
+    null_journeys = _path_and_lags(
+        null_journeys, lambda journeys, t: _lag_days(journeys.last_ts.epoch_seconds() - t["ts"].epoch_seconds()))
     columns = ["path", "lags", "value", "conversions", "nulls"]
     journeys = converted_journeys.select(*columns).union(null_journeys.select(*columns))
     grouped = journeys.group_by(["path", "lags"]).aggregate(

@@ -19,8 +19,7 @@ d GMV / d spend at the period's average weekly spend in steady state (``β S'(s�
 """
 from __future__ import annotations
 
-import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -110,11 +109,11 @@ class _Problem:
         return 3 if self.kind == "hill" else 2
 
     def split(self, params: np.ndarray):
-        c, m = self.n_channels, self.n_nonlinear
-        nonlinear = params[: c * m].reshape(c, m)
-        linear = params[c * m: c * m + self.base.shape[1]]
-        beta = params[c * m + self.base.shape[1]:]
-        return nonlinear, linear, beta
+        """(nonlinear: channels × (θ, h ratio[, k]), linear, β) of one parameter vector, or of
+        draws × parameters (each part then gets the draws as its first axis)."""
+        c, m, nb = self.n_channels, self.n_nonlinear, self.base.shape[1]
+        nonlinear = params[..., : c * m].reshape(params.shape[:-1] + (c, m))
+        return nonlinear, params[..., c * m: c * m + nb], params[..., c * m + nb:]
 
     def curves(self, nonlinear: np.ndarray) -> np.ndarray:
         return self._evaluate(nonlinear, gradients=False)[0]
@@ -281,13 +280,12 @@ class ResponseModel(Result):
     # -- parameters in yuan --------------------------------------------------------------------
     def _channel_values(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """The channel parameters in yuan; ``params`` is one parameter vector or draws × parameters."""
-        c, m, nb = self.problem.n_channels, self.problem.n_nonlinear, self.problem.base.shape[1]
-        nonlinear = params[..., : c * m].reshape(params.shape[:-1] + (c, m))
+        nonlinear, _, beta = self.problem.split(params)
         return {
             "adstock": nonlinear[..., 0],
             "half_saturation": nonlinear[..., 1] / (1 - nonlinear[..., 0]) * self.spend_scale,  # yuan of adstocked spend
             "shape": nonlinear[..., 2] if self.kind == "hill" else np.full(nonlinear.shape[:-1], np.nan),  # logistic: no shape
-            "beta": params[..., c * m + nb:] * self.target_scale,     # weekly GMV at full saturation
+            "beta": beta * self.target_scale,                          # weekly GMV at full saturation
         }
 
     def _channel_params(self, params: np.ndarray) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pandas as pd
 from kit.channel._common import fetch, resolve_params, resolve_source
 from kit.channel.journeys import gmv_orders
 from kit.quarter import Quarter
-from kit.results import Result, display_frame
+from kit.results import Result
 from kit.stats import format_roas
 
 CHANGED = ["spend", "gmv", "orders", "roas", "new_customers", "cac", "cpa", "gmv_share", "session_share"]
