@@ -178,5 +178,5 @@ def test_duplicate_gate_agrees_with_pandas_on_random_keys():
             frame = frame.drop_duplicates().reset_index(drop=True)
         expected = bool(frame.duplicated(["a", "b"]).any())
         seen.add(expected)
-        assert _may_have_duplicates(ibis.memtable(frame), ["a", "b"]) == expected, frame
+        assert _may_have_duplicates(ibis.memtable(frame), ["a", "b"], "duckdb") == expected, frame
     assert seen == {True, False}
