@@ -71,7 +71,6 @@ def _tag(events: ir.Table, spec: ChainSpec) -> ir.Table:
         # Every row left is a step event: a simple CASE on the name (a third of the materialisation's
         # cost went to the general form below, one COALESCE per step) and no filter after it.
         step = events.event.cases(*[(name, i) for i, name in enumerate(named)]).cast("int8")
-        matches = []
     else:
         matches = [s.matches(events).fill_null(False) for s in spec.steps]
         step = ibis.cases(*[(m, i) for i, m in enumerate(matches)], else_=ibis.null("int8")).cast("int8")
@@ -79,11 +78,11 @@ def _tag(events: ir.Table, spec: ChainSpec) -> ir.Table:
     columns.update({c: events[c] for c in spec.by})
     if spec.hold:
         columns[HOLD] = events[spec.hold].cast("string")
-    if any(s.rule is not None for s in spec.steps):
+    if not all_named:
         # Custom rules may overlap: keep which steps each event matches, for the check.
         columns.update({f"__m{i}": m for i, m in enumerate(matches)})
     tagged = events.select(**columns)
-    return tagged if not matches else tagged.filter(tagged[STEP].notnull())
+    return tagged if all_named else tagged.filter(tagged[STEP].notnull())
 
 
 @contextmanager

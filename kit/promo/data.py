@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-import weakref
 from dataclasses import dataclass
 
 import ibis
@@ -38,21 +37,8 @@ def _categories(text) -> list[str]:
     return [part.strip() for part in re.split(r"[,;|]", text) if part.strip()]
 
 
-# The whole promotions table per source, read once: a quarter's review asks for it about 20 times
-# (each promotion's daily table, cost and KPIs), 20 ms a query. Sources see immutable data.
-_ALL_PROMOTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def promotions(source, quarter=None) -> pd.DataFrame:
     """The promotions table (small) as pandas, with ``categories`` parsed into lists; by start date."""
-    if quarter is None:
-        if source not in _ALL_PROMOTIONS:
-            _ALL_PROMOTIONS[source] = _read_promotions(source, None)
-        return _ALL_PROMOTIONS[source].copy(deep=True)
-    return _read_promotions(source, quarter)
-
-
-def _read_promotions(source, quarter) -> pd.DataFrame:
     table = source.table("promotions", quarter=quarter).to_pandas()
     table = table.sort_values(["start", "promotion_id"]).reset_index(drop=True)
     table["categories"] = table["categories"].map(_categories) if "categories" in table else [[]] * len(table)
@@ -65,7 +51,11 @@ def _read_promotions(source, quarter) -> pd.DataFrame:
 
 
 def promotion(source, promotion_id: str) -> pd.Series:
-    table = promotions(source)
+    return _row(promotions(source), promotion_id)
+
+
+def _row(table: pd.DataFrame, promotion_id: str) -> pd.Series:
+    """The promotion's row of :func:`promotions`' table, or a clear error naming the ids present."""
     match = table[table["promotion_id"] == str(promotion_id)]
     if match.empty:
         shown = ", ".join(table["promotion_id"].head(12))
@@ -108,7 +98,7 @@ def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_d
     and ``gap_days``) to ``post_days`` after its end, clipped to the data.
     """
     promos = promotions(source)
-    row = promotion(source, promotion_id)
+    row = _row(promos, promotion_id)
     promoted = list(row["categories"])
     start, end = pd.Timestamp(row["start"]), pd.Timestamp(row["end"])
     lead = max(_lead_days(row), gap_days)
