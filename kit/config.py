@@ -12,6 +12,7 @@ SAMPLE_DIR = Path(os.environ.get("KIT_SAMPLE_DIR", DATA_DIR / "sample"))
 PARAMS_DIR = ROOT / "params"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 REPORTS_DIR = ROOT / "reports"
+BENCH_DATA_DIR = ROOT / "bench" / "data"    # generated benchmark data (not committed)
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 

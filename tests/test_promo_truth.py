@@ -12,6 +12,7 @@ from scipy import stats
 import kit
 import kit.promo as promo
 from kit import config
+from tests.promo_reference import irreducible_sd
 
 TRUTH_FILE = config.SAMPLE_DIR / "truth.json"
 pytestmark = pytest.mark.skipif(not TRUTH_FILE.exists(), reason="sample data not generated (kit synth)")
@@ -172,31 +173,6 @@ def test_truth_coverage_of_90_percent_intervals(estimates, truth):
     assert len(misses) <= allowed, f"{len(misses)} of {cases} outside (allowed {allowed}):\n" + "\n".join(misses)
 
 
-def _irreducible_sd(raw, t: dict, period: str) -> float:
-    """S.d. of the error that even an oracle knowing the *expected* counterfactual would make on this truth.
-
-    The truth is realised GMV × (1 − 1/M) per day (kit/synth/truth.py), so estimate − truth = realised / M −
-    predicted: the realised counterfactual's own sampling noise (which orders arrive, at which values) stays
-    in every estimator's error. A compound-Poisson total has variance Σ value² over its orders; 1/M scales it
-    (M = realised / (realised − truth) over the period). Computed from the raw files, independently of the model."""
-    day = pd.Timedelta(days=1)
-    start, end = pd.Timestamp(t["start"]), pd.Timestamp(t["end"])
-    first = pd.Timestamp(t["presale_start"]) if t["presale_start"] else start
-    spans = {"before": (first, start - day), "during": (start, end),
-             "after": (end + day, end + t["incremental_gmv"]["post_days"] * day)}
-    items = raw["items"][raw["items"]["category"].isin(t["promoted_categories"])]
-    per_order = items.groupby(["order_id", "day"], observed=True)["amount"].sum().reset_index()
-    variance = 0.0
-    for name in (("before", "during", "after") if period == "net" else (period,)):
-        lo, hi = spans[name]
-        amounts = per_order.loc[per_order["day"].between(lo, hi), "amount"]
-        if amounts.empty:
-            continue
-        realised, true = amounts.sum(), t["incremental_gmv"][name]
-        variance += (amounts**2).sum() * ((realised - true) / realised) ** 2
-    return float(np.sqrt(variance))
-
-
 @pytest.mark.parametrize("pid, period", [(p, q) for p in PROMOTIONS_2025 for q in ("during", "after", "net")])
 def test_truth_within_20_percent(estimates, truth, raw, pid, period):
     """Within 20% of the truth, strictly, wherever an oracle could be: where the irreducible noise of the
@@ -211,7 +187,7 @@ def test_truth_within_20_percent(estimates, truth, raw, pid, period):
     error = (row["effect"] - true) / abs(true)
     if abs(error) <= 0.2:
         return
-    floor = _irreducible_sd(raw, t, period) / abs(true)
+    floor = irreducible_sd(raw["items"], t, period) / abs(true)
     if 1.645 * floor > 0.2:
         pytest.xfail(f"below the noise floor: error {error:+.0%}; the realised counterfactual's own noise is "
                      f"±{floor:.0%} of the truth (1 s.d.), so even an oracle is within 20% with "

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = args.out
     if out is None:
-        out = config.SAMPLE_DIR if args.scale == 1 else config.ROOT / "bench" / "data" / f"scale-{args.scale:g}"
+        out = config.SAMPLE_DIR if args.scale == 1 else config.BENCH_DATA_DIR / f"scale-{args.scale:g}"
     out = Path(out)
     if args.if_missing and (out / io.MANIFEST).exists() and (out / "truth.json").exists():
         problems = io.manifest_mismatches(out)
