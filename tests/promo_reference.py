@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 TIMEZONE = "Asia/Shanghai"
+TOLERANCE = 0.2      # "within 20% of the truth"
+ORACLE_Z = 1.645     # within the tolerance is promised where an oracle makes it with >= 90% probability
 
 
 def order_items_by_day(sample_dir: Path) -> pd.DataFrame:
@@ -40,3 +43,13 @@ def irreducible_sd(items: pd.DataFrame, t: dict, period: str) -> float:
         realised, true = amounts.sum(), t["incremental_gmv"][name]
         variance += (amounts**2).sum() * ((realised - true) / realised) ** 2
     return float(np.sqrt(variance))
+
+
+def oracle_within(floor: float) -> float:
+    """Probability that the oracle (normal error, s.d. ``floor`` as a share of the truth) is within the tolerance."""
+    return float(2 * stats.norm.cdf(TOLERANCE / floor) - 1)
+
+
+def above_noise_floor(floor: float) -> bool:
+    """Whether the data let an estimator promise the tolerance: ORACLE_Z s.d. of the floor fit inside it."""
+    return ORACLE_Z * floor <= TOLERANCE

@@ -12,11 +12,10 @@ from scipy import stats
 import kit
 import kit.promo as promo
 from kit import config
-from tests.promo_reference import irreducible_sd
+from tests.promo_reference import TIMEZONE, above_noise_floor, irreducible_sd, order_items_by_day, oracle_within
 
 TRUTH_FILE = config.SAMPLE_DIR / "truth.json"
 pytestmark = pytest.mark.skipif(not TRUTH_FILE.exists(), reason="sample data not generated (kit synth)")
-TIMEZONE = "Asia/Shanghai"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,7 @@ def raw() -> dict:
     orders = pd.read_parquet(config.SAMPLE_DIR / "orders.parquet")
     orders["local"] = orders["paid_at"].dt.tz_convert(TIMEZONE).dt.tz_localize(None)
     orders["day"] = orders["local"].dt.normalize()
-    items = pd.read_parquet(config.SAMPLE_DIR / "order_items.parquet").merge(orders[["order_id", "day"]], on="order_id")
+    items = order_items_by_day(config.SAMPLE_DIR)
     users = pd.read_parquet(config.SAMPLE_DIR / "users.parquet")
     return {"orders": orders, "items": items, "users": users}
 
@@ -188,10 +187,10 @@ def test_truth_within_20_percent(estimates, truth, raw, pid, period):
     if abs(error) <= 0.2:
         return
     floor = irreducible_sd(raw["items"], t, period) / abs(true)
-    if 1.645 * floor > 0.2:
+    if not above_noise_floor(floor):
         pytest.xfail(f"below the noise floor: error {error:+.0%}; the realised counterfactual's own noise is "
                      f"±{floor:.0%} of the truth (1 s.d.), so even an oracle is within 20% with "
-                     f"probability {2 * stats.norm.cdf(0.2 / floor) - 1:.0%}")
+                     f"probability {oracle_within(floor):.0%}")
     message = (f"estimate {row['effect']:,.0f} is {error:+.0%} off the truth {true:,.0f} "
                f"(irreducible noise ±{floor:.0%} of the truth)")
     if (pid, period) in KNOWN_MODEL_MISSES:
