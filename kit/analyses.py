@@ -77,11 +77,12 @@ class Readiness:
     missing_tables: tuple[str, ...]
     missing_columns: tuple[str, ...]   # "orders.promotion_id"
     without: tuple[str, ...]           # "sessions: active users and the conversion rate"
+    empty_tables: tuple[str, ...] = ()  # needed tables that are there but hold no rows
 
     @property
     def runnable(self) -> bool:
-        """Nothing the analysis needs is missing."""
-        return not (self.missing_tables or self.missing_columns)
+        """Nothing the analysis needs is missing or empty."""
+        return not (self.missing_tables or self.missing_columns or self.empty_tables)
 
     @property
     def reason(self) -> str:
@@ -90,7 +91,12 @@ class Readiness:
         for kind, names in (("table", self.missing_tables), ("column", self.missing_columns)):
             if names:
                 parts.append(f"{kind}{'s' if len(names) > 1 else ''} {_listed(list(names))}")
-        return f"needs {' and '.join(parts)} — not in this source" if parts else ""
+        reason = f"needs {' and '.join(parts)} — not in this source" if parts else ""
+        if self.empty_tables:
+            names = list(self.empty_tables)
+            empty = f"no data: table{'s' if len(names) > 1 else ''} {_listed(names)} {'are' if len(names) > 1 else 'is'} empty"
+            reason = f"{reason}; {empty}" if reason else empty
+        return reason
 
     def describe(self) -> str:
         """One line for ``kit validate``: "funnel: needs table events — not in this source"."""
@@ -99,9 +105,11 @@ class Readiness:
         return f"{self.analysis.key}: runnable" + (f" (without {'; '.join(self.without)})" if self.without else "")
 
 
-def readiness(columns: dict[str, list[str]], analyses: tuple[Analysis, ...] = ANALYSES) -> list[Readiness]:
+def readiness(columns: dict[str, list[str]], rows: dict[str, int] | None = None,
+              analyses: tuple[Analysis, ...] = ANALYSES) -> list[Readiness]:
     """What each analysis can do with a source whose tables have these columns (table -> column
-    names, e.g. from :func:`source_columns`)."""
+    names, e.g. from :func:`source_columns`) and, if known, these row counts (an empty table it
+    needs stops it with "no data")."""
     out = []
     for analysis in analyses:
         tables = tuple(t for t in analysis.needs if t not in columns)
@@ -112,7 +120,8 @@ def readiness(columns: dict[str, list[str]], analyses: tuple[Analysis, ...] = AN
             table, _, column = item.partition(".")
             if table not in columns or (column and column not in columns[table]):
                 without.append(f"{item}: {adds}")
-        out.append(Readiness(analysis, tables, missing_columns, tuple(without)))
+        empty = tuple(t for t in analysis.needs if t in columns and rows is not None and rows.get(t, 1) == 0)
+        out.append(Readiness(analysis, tables, missing_columns, tuple(without), empty))
     return out
 
 

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     # validating means checking, whatever passed before
     source = connect(args.source, params=p, reuse_checks=False)
     print(f"project: {project.name}; source: {source.name}")
-    status = 0
+    status, counts = 0, None
     try:
         counts = source.check()
     except ContractError as error:
@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
         for name, rows in counts.items():
             print(f"{name:<12} {rows:>12,} rows  ok")
     print("analyses:")
-    for ready in analyses.readiness(analyses.source_columns(source)):
+    for ready in analyses.readiness(analyses.source_columns(source), counts):
         print(f"  {ready.describe()}")
     return status

@@ -8,7 +8,7 @@ previous quarter (环比) and the same quarter a year earlier (同比):
   The same basis decides which orders count for orders, buyers, AOV and repurchase.
 - paid orders, AOV (客单价) = GMV / orders;
 - active users (活跃用户): distinct users with at least one *session* in the quarter (only with a
-  ``sessions`` table; without one, active users and conversion are "needs sessions");
+  ``sessions`` table that has rows; otherwise active users and conversion are "needs sessions");
 - buyers (购买用户): distinct users with at least one order in the quarter;
 - conversion rate (转化率) = buyers / active users (user level);
 - repurchase rate (复购率) = share of the quarter's buyers with ≥ 2 orders in the quarter;
@@ -262,6 +262,11 @@ def _orders(source: Source, gmv_basis: str, quarter: Quarter | None = None) -> i
     return orders
 
 
+def _has_rows(source: Source, name: str) -> bool:
+    """Whether the source has the table and it is not empty (an empty table is no data, not zeros)."""
+    return name in source.tables() and bool(source.table(name).limit(1).count().to_pyarrow().as_py())
+
+
 def _per_period(source: Source, name: str, periods: list[Quarter], gmv_basis: str) -> ir.Table:
     """The table's rows of each period, tagged with the period label (one UNION ALL in the engine)."""
     parts = []
@@ -274,7 +279,7 @@ def _per_period(source: Source, name: str, periods: list[Quarter], gmv_basis: st
 def period_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -> pd.DataFrame:
     """Sufficient statistics per period: gmv, orders, buyers, repeat_buyers, active_users, new_customers.
 
-    Without a ``sessions`` table, ``active_users`` is NaN (unknown, not zero).
+    Without a ``sessions`` table (or with an empty one), ``active_users`` is NaN (unknown, not zero).
     """
     orders = _per_period(source, "orders", periods, gmv_basis)
     per_user = orders.group_by(["period", "user_id"]).aggregate(n=orders.count(), gmv=orders.gmv.sum())
@@ -285,7 +290,7 @@ def period_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "
         repeat_buyers=(per_user.n >= 2).ifelse(1, 0).sum(),
     ).to_pandas().set_index("period")
 
-    has_sessions = "sessions" in source.tables()
+    has_sessions = _has_rows(source, "sessions")
     if has_sessions:
         sessions = _per_period(source, "sessions", periods, gmv_basis)
         active = sessions.group_by("period").aggregate(active_users=sessions.user_id.nunique()).to_pandas().set_index("period")
@@ -354,8 +359,7 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
 
     stats = period_statistics(src, periods, p.gmv_basis)
     values = {period: kpi_values(stats.loc[period.label]) for period in periods}
-    tables = set(src.tables())
-    unavailable = {kpi: table for kpi, table in NEEDS.items() if table not in tables}
+    unavailable = {kpi: table for kpi, table in NEEDS.items() if not _has_rows(src, table)}
     targets = p.targets.model_dump()
     rows = []
     for kpi, label, unit in KPIS:

@@ -509,13 +509,14 @@ def _check_contract_once(labels: list[str], source: Any, project: Any = None) ->
         except Exception:  # an unreadable source: each notebook reports it on its own page
             continue
         try:
+            rows = {}
             for name in src.tables():
                 try:
-                    src.table(name)
+                    rows[name] = int(src.table(name).count().to_pyarrow().as_py())
                 except ContractError:
                     continue
-            reasons[label] = seen[key] = {r.analysis.notebook: r.reason
-                                          for r in analyses.readiness(analyses.source_columns(src)) if not r.runnable}
+            ready = analyses.readiness(analyses.source_columns(src), rows)
+            reasons[label] = seen[key] = {r.analysis.notebook: r.reason for r in ready if not r.runnable}
         finally:
             src.backend.disconnect()
     return reasons
