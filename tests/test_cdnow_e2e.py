@@ -49,6 +49,9 @@ def cdnow_project(tmp_path_factory):
              "init": _kit("init", "shop", "--source", "data", "--currency", "USD", "--timezone", "America/New_York", cwd=root)}
     steps["validate"] = _kit("validate", cwd=root / "shop")
     steps["report"] = _kit("report", QUARTER, "--no-progress", cwd=root / "shop")
+    kit_notebooks = {p.name: p.read_bytes() for p in config.NOTEBOOKS_DIR.glob("*.ipynb")}
+    steps["notebooks"] = _kit("notebooks", "--quarter", QUARTER, "--no-progress", cwd=root / "shop")
+    assert {p.name: p.read_bytes() for p in config.NOTEBOOKS_DIR.glob("*.ipynb")} == kit_notebooks
     return {"root": root, "shop": root / "shop", "master": master, "steps": steps,
             "folder": root / "shop" / "reports" / QUARTER}
 
@@ -79,6 +82,13 @@ def test_every_step_succeeds(cdnow_project):
     assert "orders 69,659 rows, users 23,570 rows" in steps["cdnow"].stdout
     assert f"{QUARTER}: 1/5 reports ok, 4 skipped" in steps["report"].stdout
     assert f"no params/{QUARTER}.yaml in project" in steps["report"].stdout  # the defaults apply, said so
+
+
+def test_kit_notebooks_writes_the_projects_working_copies(cdnow_project):
+    assert [p.name for p in (cdnow_project["shop"] / "notebooks").iterdir()] == ["00_quarter_overview.ipynb"]
+    out = cdnow_project["steps"]["notebooks"].stdout
+    assert "00_quarter_overview: re-executed" in out
+    assert all(f"{name}: skipped: {reason}" in out for name, reason in SKIPPED.items())
 
 
 def test_validate_says_which_analyses_can_run(cdnow_project):

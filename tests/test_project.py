@@ -98,3 +98,8 @@ def test_kit_init_command(tmp_path, capsys, monkeypatch):
     assert main(["init", str(tmp_path / "p")]) == 2 and "already a kit project" in capsys.readouterr().err
     assert main(["init", str(tmp_path / "q"), "--timezone", "Mars/Olympus"]) == 2
     assert "unknown time zone" in capsys.readouterr().err and not (tmp_path / "q" / MARKER).exists()
+
+
+def test_kit_notebooks_in_a_project_needs_the_quarter(shop, capsys):
+    assert main(["notebooks", "--project", str(shop.root), "--no-progress"]) == 2
+    assert "name the quarter for project" in capsys.readouterr().err
