@@ -128,3 +128,28 @@ def readiness(columns: dict[str, list[str]], rows: dict[str, int] | None = None,
 def source_columns(source) -> dict[str, list[str]]:
     """The columns of every contract table a :class:`kit.source.Source` has, as stored (unchecked)."""
     return {name: list(source.raw(name).columns) for name in source.tables()}
+
+
+def matrix_markdown(tables: tuple[str, ...] | None = None) -> str:
+    """The tables × analyses matrix of README "Your own data", from the declarations above:
+    **needs** (with the optional contract columns it needs), *optional* (with what it adds), or –."""
+    from kit.contract import TABLES
+
+    tables = tables or TABLES
+    header = "| analysis (notebook) | " + " | ".join(tables) + " |"
+    lines = [header, "| --- " * (len(tables) + 1) + "|"]
+    for analysis in ANALYSES:
+        cells = []
+        for table in tables:
+            columns = [item.partition(".")[2] for item in analysis.optional if item.startswith(f"{table}.")]
+            if table in analysis.needs:
+                extra = ", ".join(analysis.needs[table])
+                cell = "**needs**" + (f" ({extra})" if extra else "")
+                cell += f"; opt. {', '.join(columns)}" if columns else ""
+            elif table in analysis.optional:
+                cell = "optional"
+            else:
+                cell = "–"
+            cells.append(cell)
+        lines.append(f"| {analysis.key} ({analysis.notebook}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

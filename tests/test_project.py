@@ -103,3 +103,9 @@ def test_kit_init_command(tmp_path, capsys, monkeypatch):
 def test_kit_notebooks_in_a_project_needs_the_quarter(shop, capsys):
     assert main(["notebooks", "--project", str(shop.root), "--no-progress"]) == 2
     assert "name the quarter for project" in capsys.readouterr().err
+
+
+def test_the_readme_matrix_is_the_registrys():
+    readme = (config.ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("<!-- matrix:analyses -->\n", 1)[1].split("\n<!-- /matrix:analyses -->", 1)[0]
+    assert shown == analyses.matrix_markdown()
