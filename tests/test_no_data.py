@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import kit
-from kit import analyses
+from kit import analyses, config
 from kit.report.runner import _check_contract_once
 
 QUARTER = "2025Q4"
@@ -69,3 +69,21 @@ def test_readiness_and_the_report_skip_an_analysis_whose_tables_are_empty(empty_
     assert reasons["01_channel_roi"] == ("needs table ad_spend — not in this source; "
                                          "no data: tables sessions and touchpoints are empty")
     assert "00_quarter_overview" not in reasons
+
+
+def test_a_source_without_orders_skips_the_overview_and_says_so_on_the_index(tmp_path, empty_shop):
+    from kit.report.runner import build_reports
+
+    only_events = tmp_path / "events_only"
+    only_events.mkdir()
+    (only_events / "events.parquet").write_bytes((empty_shop / "events.parquet").read_bytes())
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    source_nb = config.NOTEBOOKS_DIR / "00_quarter_overview.ipynb"
+    (notebooks / source_nb.name).write_bytes(source_nb.read_bytes())
+    [report] = build_reports([QUARTER], out=tmp_path / "out", source=str(only_events), notebooks_dir=notebooks,
+                             progress=False)
+    assert report.ok and [e.status for e in report.entries] == ["skipped"]
+    assert report.tiles_error == "the overview needs table orders — not in this source"
+    index = (report.folder / "index.html").read_text()
+    assert "KPI tiles unavailable: the overview needs table orders — not in this source" in index

@@ -391,6 +391,7 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     ``reports/``). The project (``project=``, else found from the current folder, see
     :mod:`kit.project`) gives the params; a notebook whose analysis needs a table or column the
     source lacks is skipped, with the reason on the index."""
+    from kit import analyses
     from kit import params as params_module
     from kit.project import ENVIRONMENT_VARIABLE, find
 
@@ -436,7 +437,11 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
             entries = sorted((o for o in outcomes if o.quarter == label), key=lambda o: o.name)
             # The overview notebook already computed the tiles; compute them here only without it.
             shown = next((o.tiles_html for o in entries if o.ok and o.tiles_html), None)
-            tiles_html, tiles_error = (shown, None) if shown else _overview_tiles(label, source, project)
+            overview_skipped = skip_reasons[label].get(analyses.by_key("overview").notebook)
+            if shown or overview_skipped:
+                tiles_html, tiles_error = shown, overview_skipped and f"the overview {overview_skipped}"
+            else:
+                tiles_html, tiles_error = _overview_tiles(label, source, project)
             if only:
                 entries = _carry_over(out_root / label, staging[label], entries)
             seconds = time.perf_counter() - started
