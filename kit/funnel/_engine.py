@@ -23,7 +23,7 @@ from kit.funnel._input import Step, interval_literal, require_columns
 
 UNIT, TS, STEP, HOLD, PART, START_ID = "__unit", "__ts", "__step", "__hold", "__part", "__start"
 BUCKET = "__bucket"
-# Partition key for units whose step events carry no hold value at all.
+# The partition of the step events that carry no hold value (see _hold_partitions).
 _NO_HOLD_VALUE = "∅ (no hold value)"
 ATTEMPTS = ("best", "first", "totals")
 
