@@ -269,7 +269,8 @@ def main() -> int:
         effect = np.abs(kit_rows["effect"].to_numpy() - tea["effect_size"].to_numpy()) / kit_rows["se"].to_numpy()
         # the same data and the same estimators up to θ: a wrong moment or slope would be many s.e. off
         assert effect.max() < 0.25, f"CUPED effects differ from tea-tasting's by up to {effect.max():.3f} s.e."
-        logp = np.abs(np.log(kit_rows["pvalue"].to_numpy() / tea["pvalue"].to_numpy()))
+        tiny = np.finfo(float).tiny  # both tools round the smallest p-values to 0
+        logp = np.abs(np.log(np.maximum(kit_rows["pvalue"].to_numpy(), tiny) / np.maximum(tea["pvalue"].to_numpy(), tiny)))
         significant = int(kit_rows["significant"].sum()), int((adjust_pvalues(tea["pvalue"].to_numpy(), "holm") < 0.05).sum())
         print(f"kit and tea-tasting: the same {len(tea)} rows; CUPED effects {effect.max():.3f} s.e. apart at most "
               f"(θ pooled over arms vs per pair; tea-tasting's arm values are adjusted per pair too); p-values within a "
