@@ -1,6 +1,6 @@
-"""Benchmark of kit.ab: 10M users x 31 arms x 4 metrics with CUPED, DuckDB push-down vs a plain pandas groupby.
+"""Benchmark of kit.ab: 10M users x 31 arms x 4 metrics with CUPED, against tea-tasting and a plain pandas groupby.
 
-    .venv/bin/python bench/bench_ab.py [--users 10000000] [--threads 2]
+    .venv/bin/python bench/bench_ab.py [--users 10000000] [--threads 2] [--db bench/data/ab-10M.duckdb] [--rounds 5]
     .venv/bin/python bench/bench_ab.py --review 2025Q4 2025Q3 [--repeat 3]
 
 1. A per-user table is generated synthetically inside DuckDB (a temporary database file).
@@ -10,7 +10,18 @@
      cross-products; the statistics run in Python on 31 rows (plus the one-arm-per-user check);
    - ``pandas``: the table is loaded into pandas, the products are formed column by column and
      summed with ``groupby("variant")``; the same statistics then run on the same moments.
-3. The two results are compared (they must agree to rounding), and a table is printed.
+   - ``tea``: tea-tasting's ``Experiment(...).analyze(table, control="control", all_variants=True)`` on the
+     same Ibis table (the ``bench`` extra); it aggregates in the engine too, and checks no uniqueness;
+   - ``duckdb-nocheck``: ``kit.ab.analyze(..., unit=None)``, to show what the one-arm-per-user check costs.
+   The paths take turns for ``--rounds`` rounds after a warm-up round (``--paths`` picks them; pandas
+   takes ~1 min at 10M, so it is left out by default); the table gives medians and the ratio to
+   tea-tasting pair by pair, beside the pure-Python gauge loop ``sum(i*i for i in range(10**7))``.
+3. The results are compared: the kit and pandas must agree to rounding; against tea-tasting the CUPED
+   effects must agree within 0.25 standard errors — they are not equal, because the kit pools the CUPED
+   slope θ over all arms and tea-tasting fits it per (control, treatment) pair (so its arm values are
+   adjusted per pair too), and the p-values of ``conversion`` and ``ctr`` differ further because the kit
+   uses z tests there and tea-tasting Student's t; the script prints how far apart they are and how many
+   rows each finds significant after Holm over the 120 rows.
 
 ``--review 2025Q4 [2025Q3 ...]`` instead times the notebook's quarter review (``kit.ab.review_quarter`` on the
 sample data, as ``notebooks/02_detail_page_ab.ipynb`` runs it): each run in a fresh process (so the data contract
@@ -67,26 +78,54 @@ def generate(path: Path, users: int, threads: int) -> float:
     return time.perf_counter() - start
 
 
+def gauge() -> float:
+    """Seconds of a fixed pure-Python loop: the machine's speed at the time."""
+    start = time.perf_counter()
+    sum(i * i for i in range(10**7))
+    return time.perf_counter() - start
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def run_duckdb(path: Path, threads: int) -> dict:
+def run_duckdb(path: Path, threads: int, unit: str | None = "user_id") -> dict:
     import ibis
 
     from kit import ab
 
+    start = time.perf_counter()
     con = ibis.duckdb.connect(str(path), read_only=True, threads=threads)
-    table = con.table("users")
     metrics = [ab.standard_metrics(cuped=True)[m] for m in METRIC_NAMES]
-    start = time.perf_counter()
-    arms, moments = ab.arm_moments(table, metrics, unit=None)
-    moments_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    result = ab.analyze(table, metrics)  # includes the one-arm-per-user check (a distinct count)
-    total = time.perf_counter() - start
-    return {"path": "duckdb", "seconds": total, "moments_seconds": moments_seconds, "peak_mb": _peak_mb(),
+    # with unit="user_id" this includes the one-arm-per-user check
+    result = ab.analyze(con.table("users"), metrics, unit=unit)
+    return {"path": "duckdb" if unit else "duckdb-nocheck", "seconds": time.perf_counter() - start, "peak_mb": _peak_mb(),
             "frame": result.to_pandas().to_json(orient="split", double_precision=15)}
+
+
+def run_duckdb_nocheck(path: Path, threads: int) -> dict:
+    return run_duckdb(path, threads, unit=None)
+
+
+def run_tea(path: Path, threads: int) -> dict:
+    import ibis
+    import pandas as pd
+    import tea_tasting as tt
+
+    start = time.perf_counter()
+    con = ibis.duckdb.connect(str(path), read_only=True, threads=threads)
+    experiment = tt.Experiment(
+        ctr=tt.RatioOfMeans("add_to_carts", "pdp_views", "pre_add_to_carts", "pre_pdp_views"),
+        conversion=tt.Mean("converted", "pre_converted"),
+        revenue_per_user=tt.Mean("revenue", "pre_revenue"),
+        pdp_views_per_user=tt.Mean("pdp_views", "pre_pdp_views"),
+    )
+    result = experiment.analyze(con.table("users"), control="control", all_variants=True)
+    seconds = time.perf_counter() - start
+    frame = pd.concat([pair_result.to_pandas().assign(variant=str(pair[1])) for pair, pair_result in result.items()],
+                      ignore_index=True)
+    return {"path": "tea", "seconds": seconds, "peak_mb": _peak_mb(),
+            "frame": frame.to_json(orient="split", double_precision=15)}
 
 
 def run_pandas(path: Path, threads: int) -> dict:
@@ -162,7 +201,7 @@ def child(args) -> int:
     if args.child == "review":
         print(json.dumps(run_review(args.quarter)))
         return 0
-    runner = run_duckdb if args.child == "duckdb" else run_pandas
+    runner = {"duckdb": run_duckdb, "duckdb-nocheck": run_duckdb_nocheck, "tea": run_tea, "pandas": run_pandas}[args.child]
     print(json.dumps(runner(Path(args.db), args.threads)))
     return 0
 
@@ -173,8 +212,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--review", nargs="+", metavar="QUARTER", help="time the notebook's quarter review instead")
     parser.add_argument("--repeat", type=int, default=3, help="runs per quarter with --review")
-    parser.add_argument("--child", choices=["duckdb", "pandas", "review"], help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help="reuse this DuckDB file's users table (generated there if missing)")
+    parser.add_argument("--rounds", type=int, default=3, help="counted rounds (after one warm-up round)")
+    parser.add_argument("--paths", default="duckdb,tea,duckdb-nocheck", help="comma-separated: duckdb, tea, duckdb-nocheck, pandas")
+    parser.add_argument("--child", choices=["duckdb", "duckdb-nocheck", "tea", "pandas", "review"], help=argparse.SUPPRESS)
     parser.add_argument("--quarter", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -182,30 +223,58 @@ def main() -> int:
     if args.review:
         return review_speed(args.review, args.repeat)
 
+    import statistics
+    from io import StringIO
+
     import numpy as np
     import pandas as pd
 
+    from kit.stats import adjust_pvalues
+
+    paths = [p.strip() for p in args.paths.split(",")]
     with tempfile.TemporaryDirectory() as folder:
-        db = Path(folder) / "ab_bench.duckdb"
-        generation = generate(db, args.users, args.threads)
-        outputs = {}
-        for path in ("duckdb", "pandas"):
-            done = subprocess.run([sys.executable, __file__, "--child", path, "--db", str(db), "--threads", str(args.threads)],
-                                  capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-            outputs[path] = json.loads(done.stdout.strip().splitlines()[-1])
-    from io import StringIO
-    frames = {k: pd.read_json(StringIO(v.pop("frame")), orient="split") for k, v in outputs.items()}
-    diff = float(np.nanmax(np.abs(frames["duckdb"]["effect"].to_numpy() - frames["pandas"]["effect"].to_numpy())
-                           / np.abs(frames["duckdb"]["se"].to_numpy())))
-    print(f"kit.ab benchmark: {args.users:,} users x {ARMS} arms x {len(METRIC_NAMES)} metrics with CUPED, "
-          f"{args.threads} threads (data generated in DuckDB in {generation:.1f} s)")
-    print(f"{'path':<8} {'wall s':>8} {'peak MB':>9}  detail")
-    d, p = outputs["duckdb"], outputs["pandas"]
-    print(f"{'duckdb':<8} {d['seconds']:>8.2f} {d['peak_mb']:>9.0f}  moments query alone {d['moments_seconds']:.2f} s; "
-          f"analyze = uniqueness check + moments + statistics")
-    print(f"{'pandas':<8} {p['seconds']:>8.2f} {p['peak_mb']:>9.0f}  load {p['load_seconds']:.2f} s + products/groupby/statistics "
-          f"{p['groupby_seconds']:.2f} s")
-    print(f"results agree: max |effect difference| = {diff:.2e} standard errors over {len(frames['duckdb'])} rows")
+        db = Path(args.db) if args.db else Path(folder) / "ab_bench.duckdb"
+        generation = generate(db, args.users, args.threads) if not db.exists() else 0.0
+        runs: dict[str, list[dict]] = {p: [] for p in paths}
+        gauges = []
+        for round_no in range(args.rounds + 1):
+            gauges.append(gauge())
+            for path in paths:
+                done = subprocess.run([sys.executable, __file__, "--child", path, "--db", str(db), "--threads", str(args.threads)],
+                                      capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                if round_no:
+                    runs[path].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    frames = {p: pd.read_json(StringIO(r[0]["frame"]), orient="split") for p, r in runs.items()}
+    print(f"kit.ab benchmark: {args.users:,} users x {ARMS} arms x {len(METRIC_NAMES)} metrics with CUPED, string user ids, "
+          f"{args.threads} threads{f' (data generated in {generation:.1f} s)' if generation else ''}; {args.rounds} rounds after "
+          f"a warm-up; gauge loop {min(gauges):.2f}–{max(gauges):.2f} s; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'path':<15} {'wall s median (min–max)':>24} {'÷ tea (pairs)':>14} {'peak MB':>8} {'÷ tea':>6}")
+    for path, rows in runs.items():
+        wall = [r["seconds"] for r in rows]
+        peak = statistics.median(r["peak_mb"] for r in rows)
+        ratio = mem = ""
+        if "tea" in runs:
+            ratio = f"{statistics.median(a['seconds'] / b['seconds'] for a, b in zip(rows, runs['tea'])):.2f}"
+            mem = f"{peak / statistics.median(r['peak_mb'] for r in runs['tea']):.2f}"
+        print(f"{path:<15} {statistics.median(wall):>8.2f} ({min(wall):.2f}–{max(wall):.2f}){'':>5} {ratio:>14} {peak:>8.0f} {mem:>6}")
+    kit_frame = frames.get("duckdb", frames.get("duckdb-nocheck"))
+    if "pandas" in frames:
+        diff = float(np.nanmax(np.abs(kit_frame["effect"].to_numpy() - frames["pandas"]["effect"].to_numpy())
+                               / np.abs(kit_frame["se"].to_numpy())))
+        assert diff < 1e-6, diff
+        print(f"kit and pandas agree: max |effect difference| = {diff:.2e} standard errors over {len(kit_frame)} rows")
+    if "tea" in frames:
+        tea = frames["tea"].set_index(["metric", "variant"])
+        kit_rows = kit_frame.set_index(["metric", "variant"]).loc[tea.index]
+        effect = np.abs(kit_rows["effect"].to_numpy() - tea["effect_size"].to_numpy()) / kit_rows["se"].to_numpy()
+        # the same data and the same estimators up to θ: a wrong moment or slope would be many s.e. off
+        assert effect.max() < 0.25, f"CUPED effects differ from tea-tasting's by up to {effect.max():.3f} s.e."
+        tiny = np.finfo(float).tiny  # both tools round the smallest p-values to 0
+        logp = np.abs(np.log(np.maximum(kit_rows["pvalue"].to_numpy(), tiny) / np.maximum(tea["pvalue"].to_numpy(), tiny)))
+        significant = int(kit_rows["significant"].sum()), int((adjust_pvalues(tea["pvalue"].to_numpy(), "holm") < 0.05).sum())
+        print(f"kit and tea-tasting: the same {len(tea)} rows; CUPED effects {effect.max():.3f} s.e. apart at most "
+              f"(θ pooled over arms vs per pair; tea-tasting's arm values are adjusted per pair too); p-values within a "
+              f"factor {np.exp(logp.max()):.2f}; significant after Holm: kit {significant[0]}, tea-tasting {significant[1]}")
     return 0
 
 

@@ -11,6 +11,7 @@ Only aggregates leave the engine: the chain table stays an Ibis expression until
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,7 +22,8 @@ import pandas as pd
 from kit.funnel._input import Step, interval_literal, require_columns
 
 UNIT, TS, STEP, HOLD, PART, START_ID = "__unit", "__ts", "__step", "__hold", "__part", "__start"
-# Partition key for units whose step events carry no hold value at all.
+BUCKET = "__bucket"
+# The partition of the step events that carry no hold value (see _hold_partitions).
 _NO_HOLD_VALUE = "∅ (no hold value)"
 ATTEMPTS = ("best", "first", "totals")
 
@@ -144,21 +146,44 @@ def _check(tagged: ir.Table, spec: ChainSpec) -> None:
         raise ValueError(f"events table, column '{column}': {rule} — {plural}; example: {shown}")
 
 
-def _hold_partitions(tagged: ir.Table) -> tuple[ir.Table, ir.Table]:
-    """Each unit's hold values, and its step events copied into every partition they fit.
+def _hold_partitions(tagged: ir.Table, window: pd.Timedelta) -> tuple[ir.Table, ir.Table]:
+    """Where the step events without a hold value may matter, and the step events per partition.
 
-    An event without a hold value fits every partition of its unit; a unit none of whose step
-    events has a value gets one partition of its own, so its chains are still counted.
+    A chain of partition p (a unit's hold value) may use the events carrying p and those carrying
+    none, all within one window. Copying every valueless event into every partition of its unit
+    (a user's home views into each item they ever viewed) grows with events × items, so a valueless
+    event goes only where it can meet a p-valued event: into p when p has one in its own or an
+    adjacent window-long time bucket (a superset of "within the window"), and into one partition of
+    no value, ∅, that every unit with valueless events has. That changes no chain: a chain of p
+    that uses a p-valued event lies within one window of it, so each of its events was copied; one
+    that uses none is a chain of ∅ (where the greedy chain from the same start is at least as deep,
+    with no later times), and each start keeps its best chain over its partitions.
+
+    Returns ``near`` (unit, time bucket, partition: where a valueless event of that bucket is
+    copied) and the step events placed in their partitions; see :func:`_spread`.
     """
     valued = tagged.filter(tagged[HOLD].notnull())
-    parts = valued.select(UNIT, **{PART: valued[HOLD]}).distinct()
-    units = tagged.select(UNIT).distinct()
-    bare = units.anti_join(parts, UNIT).select(UNIT, **{PART: ibis.literal(_NO_HOLD_VALUE)})
-    parts = parts.union(bare)
-    unvalued = tagged.filter(tagged[HOLD].isnull()).drop(HOLD)
-    spread = unvalued.inner_join(parts, UNIT).select(UNIT, TS, STEP, PART)
+    bucket = _bucket(valued, window)
+    near = ibis.union(*[valued.select(UNIT, **{BUCKET: bucket + shift, PART: valued[HOLD]}) for shift in (-1, 0, 1)],
+                      distinct=True)
     placed = valued.select(UNIT, TS, STEP, **{PART: valued[HOLD]})
-    return parts, placed.union(spread)
+    spread = _spread(tagged.filter(tagged[HOLD].isnull()).drop(HOLD), near, window)
+    return near, placed.union(spread.select(UNIT, TS, STEP, PART), distinct=False)
+
+
+def _bucket(rows: ir.Table, window: pd.Timedelta) -> ir.IntegerValue:
+    """The window-long time bucket of each row (whole seconds, at least one)."""
+    seconds = max(1, math.ceil(window.total_seconds()))
+    return rows[TS].epoch_seconds() // seconds
+
+
+def _spread(rows: ir.Table, near: ir.Table, window: pd.Timedelta) -> ir.Table:
+    """``rows`` without a hold value, once in ∅ and once in each partition ``near`` them (with ``PART``)."""
+    keyed = rows.mutate(**{BUCKET: _bucket(rows, window)})
+    joined = keyed.inner_join(near, [UNIT, BUCKET])
+    copies = joined.select(*rows.columns, **{PART: joined[PART]})
+    alone = rows.mutate(**{PART: ibis.literal(_NO_HOLD_VALUE)})
+    return copies.union(alone, distinct=False)
 
 
 def _next_level(level: ir.Table, step_events: ir.Table, j: int, window: ir.IntervalScalar, keys: list[str]) -> ir.Table:
@@ -242,9 +267,9 @@ def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False, cache: bo
         starts = starts.mutate(**{START_ID: ibis.row_number().over(order_by=order)})
     ids = [START_ID] if start_ids else []
     if spec.hold:
-        parts, step_events = _hold_partitions(tagged)
+        near, step_events = _hold_partitions(tagged, spec.window)
         own = starts.filter(starts[HOLD].notnull()).mutate(**{PART: starts[HOLD]})
-        spread = starts.filter(starts[HOLD].isnull()).inner_join(parts, UNIT)
+        spread = _spread(starts.filter(starts[HOLD].isnull()).drop(HOLD), near, spec.window)
         first = own.select(*ids, UNIT, PART, *by, **{time_column(0): own[TS]}).union(
             spread.select(*ids, UNIT, PART, *by, **{time_column(0): spread[TS]}))
         keys = [UNIT, PART]
