@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 
 from kit import config
 
@@ -20,5 +22,21 @@ def worker_context():
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["kit.report.warm"])  # only at its first start
-    forkserver.ensure_running()
+    _start_ignoring_ctrl_c(forkserver.ensure_running)
     return context
+
+
+def _start_ignoring_ctrl_c(start) -> None:
+    """Start the fork server with SIGINT ignored, which it keeps across exec: Ctrl-C reaches the
+    whole process group, and the server would otherwise die of it while it imports (a traceback
+    on the terminal) instead of ignoring it once it serves. Its workers inherit the same; the
+    main process alone decides what Ctrl-C does (see :mod:`kit.report.faults`)."""
+    if threading.current_thread() is not threading.main_thread():
+        start()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
