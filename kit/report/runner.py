@@ -15,6 +15,22 @@ How a run goes, and why:
   lands beside it in ``<QUARTER>.failed/`` so a good report is never replaced by a broken one.
 - A failing notebook does not stop the others; its executed notebook and page (with the error) are
   still written, the index shows the error, and the run ends with a non-zero status.
+
+Under faults (:mod:`kit.report.faults` has the mechanisms, :class:`_RunGuard` sets them up):
+
+- SIGINT (Ctrl-C, to the whole process group) and SIGTERM raise ``Interrupted`` in this process
+  only: the fork server and the workers ignore SIGINT, this process stops the workers (SIGTERM,
+  SIGKILL after a few seconds), their kernels die with them, the partial folders are removed, and
+  ``kit report`` prints one line and exits 130 / 143.
+- If this process is killed outright (SIGKILL), each worker sees it through a pidfd and stops as on
+  SIGTERM; its kernel dies with it (``PR_SET_PDEATHSIG``). The next run removes the partial folder.
+- A folder is replaced by one ``renameat2(RENAME_EXCHANGE)``: at every moment the old report or
+  the new one is in place, complete. Where that is refused, two renames with the stop signals
+  held back; a SIGKILL between them leaves the old report beside its place, and the next run puts
+  it back.
+- One run at a time per quarter folder (``flock`` on ``.<QUARTER>.lock``); a second one waits
+  (``wait=True``, ``--wait``) or gets ``FolderBusy``. Holding the lock, a run clears what killed
+  runs left for that quarter.
 """
 from __future__ import annotations
 
@@ -505,7 +521,8 @@ class _RunGuard:
                     f"kit report: {folder} is being written by {holder}; waiting for it to finish (Ctrl-C stops)",
                     file=sys.stderr, flush=True))
                 self.locks.append(lock)
-                _clear_leftovers(out_root / label)
+                for final in (out_root / label, out_root / f"{label}.failed"):
+                    _clear_leftovers(final)
         except BaseException:
             self.close()
             raise
