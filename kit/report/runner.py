@@ -64,7 +64,7 @@ from kit.report.faults import (
     exchange,
     stop_processes,
 )
-from kit.report.workers import worker_context
+from kit.report.workers import stop_fork_server, worker_context
 
 MANIFEST = "kit-report.json"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
@@ -533,6 +533,7 @@ class _RunGuard:
             self.signals.check()
         except Interrupted as interrupted:
             interrupted.published = list(self.published)
+            stop_fork_server()
             raise interrupted from (None if isinstance(error, KeyboardInterrupt) else error)
 
     def close(self) -> None:

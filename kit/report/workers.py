@@ -40,3 +40,22 @@ def _start_ignoring_ctrl_c(start) -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
 
+
+
+def stop_fork_server() -> None:
+    """End this process's fork server now, if it runs (the next :func:`worker_context` starts another).
+
+    A stopped run calls it: a server still importing the tooling would otherwise go on for seconds
+    before it notices that nobody needs it any more.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # no public API to stop it; _stop closes its pipe and reaps it
+    if getattr(server, "_forkserver_pid", None):
+        try:
+            os.kill(server._forkserver_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        server._stop()
