@@ -10,10 +10,12 @@ import importlib
 import sys
 
 COMMANDS = {
+    "init": ("kit.cli_init", "create a project for your own shop's data (its params and reports)"),
     "synth": ("kit.synth.cli", "generate the deterministic sample data set (data/sample)"),
     "validate": ("kit.cli_validate", "check a data source against the data contract"),
     "report": ("kit.report.cli", "run every notebook of a quarter into HTML reports with an index"),
     "notebooks": ("kit.report.refresh", "re-execute the committed notebooks in place (for nbval)"),
+    "cdnow": ("kit.cli_cdnow", "write the CDNOW purchases (real data, from the lifetimes wheel) as a kit source"),
 }
 
 

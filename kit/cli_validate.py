@@ -1,4 +1,5 @@
-"""``kit validate [SOURCE]``: check every table of a source against the data contract."""
+"""``kit validate [SOURCE]``: check every table of a source against the data contract, and say
+which analyses the source can feed."""
 from __future__ import annotations
 
 import argparse
@@ -7,19 +8,37 @@ from kit.contract import ContractError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's arguments."""
     parser.add_argument("source", nargs="?", default=None,
-                        help="folder of Parquet/CSV, DuckDB file or Ibis URL (default: the sample data)")
+                        help="folder of Parquet/CSV, DuckDB file or Ibis URL (default: the project's source; "
+                             "without a project, the sample data)")
+    parser.add_argument("--project", metavar="DIR", default=None,
+                        help="the project whose params (time zone, channels) and source apply "
+                             "(default: found from the current folder, else the embedded sample project)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the tables, then print per analysis whether it can run and why not."""
+    from kit import analyses
+    from kit import params as params_module
+    from kit.project import find
     from kit.source import connect
 
-    source = connect(args.source, reuse_checks=False)  # validating means checking, whatever passed before
+    project = find(args.project)
+    p = params_module.defaults(project=project)
+    # validating means checking, whatever passed before
+    source = connect(args.source, params=p, reuse_checks=False)
+    print(f"project: {project.name}; source: {source.name}")
+    status, counts = 0, None
     try:
         counts = source.check()
     except ContractError as error:
         print(error)
-        return 1
-    for name, rows in counts.items():
-        print(f"{name:<12} {rows:>12,} rows  ok")
-    return 0
+        status = 1
+    else:
+        for name, rows in counts.items():
+            print(f"{name:<12} {rows:>12,} rows  ok")
+    print("analyses:")
+    for ready in analyses.readiness(analyses.source_columns(source), counts):
+        print(f"  {ready.describe()}")
+    return status

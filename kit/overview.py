@@ -7,7 +7,8 @@ previous quarter (环比) and the same quarter a year earlier (同比):
   refunded ones too (GMV before refunds); with ``net_of_refunds`` refunded orders are left out.
   The same basis decides which orders count for orders, buyers, AOV and repurchase.
 - paid orders, AOV (客单价) = GMV / orders;
-- active users (活跃用户): distinct users with at least one *session* in the quarter;
+- active users (活跃用户): distinct users with at least one *session* in the quarter (only with a
+  ``sessions`` table that has rows; otherwise active users and conversion are "needs sessions");
 - buyers (购买用户): distinct users with at least one order in the quarter;
 - conversion rate (转化率) = buyers / active users (user level);
 - repurchase rate (复购率) = share of the quarter's buyers with ≥ 2 orders in the quarter;
@@ -15,6 +16,7 @@ previous quarter (环比) and the same quarter a year earlier (同比):
 - channel GMV shares (渠道占比) = channel GMV / total GMV, by ``orders.channel``;
 - target attainment (目标达成率) = actual / target for the targets set in ``params/<QUARTER>.yaml``.
 
+Money is shown in the params' currency (``currency: {code, symbol}``, default CNY ¥).
 Only aggregates leave the engine: one row per period (and per channel, per day) reaches pandas.
 Growth is relative for every KPI (a repurchase rate going from 0.25 to 0.30 is +20 %); the tiles
 show rates' changes in percentage points, labelled "pp".
@@ -47,6 +49,8 @@ KPIS: tuple[tuple[str, str, str], ...] = (
     ("new_customers", "New customers 新客 (first order ever)", "count"),
 )
 _UNITS = {kpi: unit for kpi, _, unit in KPIS}
+# KPIs that need a table beyond orders; without it they are shown as "needs <table>".
+NEEDS = {"active_users": "sessions", "conversion_rate": "sessions"}
 _LABELS = {kpi: label for kpi, label, _ in KPIS}
 # KPIs that have a target key of the same name in params (Targets model).
 TARGETED = ("gmv", "conversion_rate", "repurchase_rate", "new_customers")
@@ -55,18 +59,23 @@ TARGETED = ("gmv", "conversion_rate", "repurchase_rate", "new_customers")
 # --------------------------------------------------------------------------------------------
 # Formatting (display only; numbers stay unrounded in to_pandas)
 
-def format_yuan(value: float) -> str:
-    """Money for tiles and findings: ¥1.86B, ¥420.3M, ¥12,345, ¥283.4."""
+def format_money(value: float, symbol: str = "¥") -> str:
+    """Money for tiles and findings, in the currency of ``symbol``: ¥1.86B, $420.3M, ¥12,345, $283.4."""
     if value is None or not np.isfinite(value):
         return "–"
-    magnitude = abs(value)
+    sign, magnitude = ("-" if value < 0 else ""), abs(value)
     if magnitude >= 1e9:
-        return f"¥{value / 1e9:.2f}B"
+        return f"{sign}{symbol}{magnitude / 1e9:.2f}B"
     if magnitude >= 1e6:
-        return f"¥{value / 1e6:.1f}M"
+        return f"{sign}{symbol}{magnitude / 1e6:.1f}M"
     if magnitude >= 1000:
-        return f"¥{value:,.0f}"
-    return f"¥{value:,.1f}"
+        return f"{sign}{symbol}{magnitude:,.0f}"
+    return f"{sign}{symbol}{magnitude:,.1f}"
+
+
+def format_yuan(value: float) -> str:
+    """:func:`format_money` in yuan (the sample's currency)."""
+    return format_money(value, "¥")
 
 
 def format_change(value: float, digits: int = 1) -> str:
@@ -89,11 +98,12 @@ def _no_negative_zero(value: float, digits: int) -> float:
     return 0.0 if rounded == 0 else value
 
 
-def format_value(value: float, unit: str) -> str:
+def format_value(value: float, unit: str, symbol: str = "¥") -> str:
+    """A KPI's value for display: money with ``symbol``, rates as %, counts with separators."""
     if value is None or not np.isfinite(value):
         return "–"
     if unit == "money":
-        return format_yuan(value)
+        return format_money(value, symbol)
     if unit == "rate":
         return f"{value:.1%}"
     return f"{value:,.0f}"
@@ -112,22 +122,28 @@ def _ratio(numerator: float, denominator: float) -> float:
 class KpiTable(Result):
     """One row per KPI: the quarter, the previous quarter, a year ago, growth, target and attainment."""
 
-    def __init__(self, frame: pd.DataFrame, quarter: str):
+    def __init__(self, frame: pd.DataFrame, quarter: str, symbol: str = "¥", unavailable: dict[str, str] | None = None):
         self.frame = frame
+        self.symbol = symbol
+        self.unavailable = dict(unavailable or {})   # kpi -> the table it needs, absent from the source
         self.title = f"KPIs {quarter} (QoQ against {Quarter(quarter).previous()}, YoY against {Quarter(quarter).year_ago()})"
 
     def to_pandas(self) -> pd.DataFrame:
         return self.frame.copy()
 
     def _repr_html_(self) -> str:
+        def shown_values(column: str) -> list[str]:
+            return [f"needs {self.unavailable[k]}" if k in self.unavailable else format_value(v, u, self.symbol)
+                    for k, v, u in zip(self.frame["kpi"], self.frame[column], self.frame["unit"])]
+
         shown = pd.DataFrame({
             "KPI": self.frame["name"],
-            "value": [format_value(v, u) for v, u in zip(self.frame["value"], self.frame["unit"])],
-            "previous quarter": [format_value(v, u) for v, u in zip(self.frame["previous_quarter"], self.frame["unit"])],
-            "year ago": [format_value(v, u) for v, u in zip(self.frame["year_ago"], self.frame["unit"])],
+            "value": shown_values("value"),
+            "previous quarter": shown_values("previous_quarter"),
+            "year ago": shown_values("year_ago"),
             "QoQ 环比": [format_change(v) for v in self.frame["qoq"]],
             "YoY 同比": [format_change(v) for v in self.frame["yoy"]],
-            "target": [format_value(v, u) for v, u in zip(self.frame["target"], self.frame["unit"])],
+            "target": [format_value(v, u, self.symbol) for v, u in zip(self.frame["target"], self.frame["unit"])],
             "attainment 达成率": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in self.frame["attainment"]],
         })
         return frame_html(shown, self.title)
@@ -136,8 +152,9 @@ class KpiTable(Result):
 class ChannelShares(Result):
     """GMV and share of GMV per order channel, this quarter against the same quarter last year."""
 
-    def __init__(self, frame: pd.DataFrame, quarter: str):
+    def __init__(self, frame: pd.DataFrame, quarter: str, symbol: str = "¥"):
         self.frame = frame
+        self.symbol = symbol
         self.title = f"Channel GMV shares 渠道占比, {quarter} vs {Quarter(quarter).year_ago()}"
 
     def to_pandas(self) -> pd.DataFrame:
@@ -147,7 +164,7 @@ class ChannelShares(Result):
         f = self.frame
         shown = pd.DataFrame({
             "channel": f["name"],
-            "GMV": [format_yuan(v) for v in f["gmv"]],
+            "GMV": [format_money(v, self.symbol) for v in f["gmv"]],
             "share": [f"{v:.1%}" for v in f["share"]],
             "share a year ago": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in f["share_year_ago"]],
             "share change": [format_points(v) for v in f["share_change"]],
@@ -167,6 +184,17 @@ class QuarterOverview(Result):
     daily: pd.DataFrame          # period, date, day_of_quarter, gmv (the quarter and a year ago)
     periods: pd.DataFrame        # the raw per-period sufficient statistics (index: period label)
     findings: list[str] = field(default_factory=list)
+    currency: str = "CNY"
+    symbol: str = "¥"
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """KPIs the source cannot give (kpi -> the table it would need)."""
+        return self.kpis.unavailable
+
+    def money(self, value: float) -> str:
+        """``value`` in the overview's currency, as tiles and findings show it."""
+        return format_money(value, self.symbol)
 
     @property
     def title(self) -> str:  # type: ignore[override]
@@ -189,6 +217,10 @@ class QuarterOverview(Result):
         for kpi in ("gmv", "aov", "active_users", "buyers", "conversion_rate", "repurchase_rate", "new_customers"):
             unit = _UNITS[kpi]
             value = self.value(kpi)
+            label = _LABELS[kpi].split(" (")[0]
+            if kpi in self.unavailable:
+                out.append({"kpi": kpi, "label": label, "value": "–", "lines": [f"needs {self.unavailable[kpi]}"]})
+                continue
             lines = []
             if unit == "rate":
                 lines.append(f"YoY {format_points(value - self.value(kpi, 'year_ago'))}")
@@ -198,8 +230,8 @@ class QuarterOverview(Result):
                 lines.append(f"QoQ {format_change(self.value(kpi, 'qoq'))}")
             attainment = self.value(kpi, "attainment")
             if np.isfinite(attainment):
-                lines.append(f"{attainment:.0%} of target {format_value(self.value(kpi, 'target'), unit)}")
-            out.append({"kpi": kpi, "label": _LABELS[kpi].split(" (")[0], "value": format_value(value, unit), "lines": lines})
+                lines.append(f"{attainment:.0%} of target {format_value(self.value(kpi, 'target'), unit, self.symbol)}")
+            out.append({"kpi": kpi, "label": label, "value": format_value(value, unit, self.symbol), "lines": lines})
         top = self.channels.frame.iloc[0] if len(self.channels.frame) else None
         if top is not None:
             out.append({"kpi": "top_channel", "label": "Top channel 渠道占比", "value": f"{top['share']:.1%}",
@@ -210,7 +242,8 @@ class QuarterOverview(Result):
         """The tiles as self-contained HTML (inline style, no scripts), for notebooks and the report index."""
         from kit.report.render import render_tiles
 
-        return render_tiles(self.tiles(), caption=f"{self.quarter} · GMV basis: {self.gmv_basis}")
+        return render_tiles(self.tiles(), caption=f"{self.quarter} · GMV basis: {self.gmv_basis}"
+                            + ("" if self.currency == "CNY" else f" · money in {self.currency}"))
 
     def findings_markdown(self) -> str:
         return "\n".join(f"- {line}" for line in self.findings)
@@ -229,6 +262,11 @@ def _orders(source: Source, gmv_basis: str, quarter: Quarter | None = None) -> i
     return orders
 
 
+def _has_rows(source: Source, name: str) -> bool:
+    """Whether the source has the table and it is not empty (an empty table is no data, not zeros)."""
+    return name in source.tables() and bool(source.table(name).limit(1).count().to_pyarrow().as_py())
+
+
 def _per_period(source: Source, name: str, periods: list[Quarter], gmv_basis: str) -> ir.Table:
     """The table's rows of each period, tagged with the period label (one UNION ALL in the engine)."""
     parts = []
@@ -239,7 +277,10 @@ def _per_period(source: Source, name: str, periods: list[Quarter], gmv_basis: st
 
 
 def period_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -> pd.DataFrame:
-    """Sufficient statistics per period: gmv, orders, buyers, repeat_buyers, active_users, new_customers."""
+    """Sufficient statistics per period: gmv, orders, buyers, repeat_buyers, active_users, new_customers.
+
+    Without a ``sessions`` table (or with an empty one), ``active_users`` is NaN (unknown, not zero).
+    """
     orders = _per_period(source, "orders", periods, gmv_basis)
     per_user = orders.group_by(["period", "user_id"]).aggregate(n=orders.count(), gmv=orders.gmv.sum())
     buyers = per_user.group_by("period").aggregate(
@@ -249,8 +290,12 @@ def period_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "
         repeat_buyers=(per_user.n >= 2).ifelse(1, 0).sum(),
     ).to_pandas().set_index("period")
 
-    sessions = _per_period(source, "sessions", periods, gmv_basis)
-    active = sessions.group_by("period").aggregate(active_users=sessions.user_id.nunique()).to_pandas().set_index("period")
+    has_sessions = _has_rows(source, "sessions")
+    if has_sessions:
+        sessions = _per_period(source, "sessions", periods, gmv_basis)
+        active = sessions.group_by("period").aggregate(active_users=sessions.user_id.nunique()).to_pandas().set_index("period")
+    else:
+        active = pd.DataFrame({"active_users": pd.Series(dtype="float64")}, index=pd.Index([], name="period"))
 
     # New customers: first order over the whole history, counted in the period it falls in.
     all_orders = _orders(source, gmv_basis)
@@ -261,7 +306,7 @@ def period_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "
     frame = pd.DataFrame(index=pd.Index([q.label for q in periods], name="period"))
     frame = frame.join(buyers).join(active)
     frame["new_customers"] = [int(new_counts[q.label] or 0) for q in periods]
-    counts = ["orders", "buyers", "repeat_buyers", "active_users", "new_customers"]
+    counts = ["orders", "buyers", "repeat_buyers", "new_customers"] + (["active_users"] if has_sessions else [])
     frame[counts] = frame[counts].fillna(0).astype("int64")
     frame["gmv"] = frame["gmv"].fillna(0.0).astype("float64")
     return frame
@@ -314,6 +359,7 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
 
     stats = period_statistics(src, periods, p.gmv_basis)
     values = {period: kpi_values(stats.loc[period.label]) for period in periods}
+    unavailable = {kpi: table for kpi, table in NEEDS.items() if not _has_rows(src, table)}
     targets = p.targets.model_dump()
     rows = []
     for kpi, label, unit in KPIS:
@@ -331,7 +377,10 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
     by_channel = channel_statistics(src, [q, year_ago], p.gmv_basis)
     channels = _channel_frame(by_channel, q, year_ago, p)
     daily = daily_gmv(src, [q, year_ago], p.gmv_basis)
-    overview = QuarterOverview(q.label, p.gmv_basis, KpiTable(kpis, q.label), ChannelShares(channels, q.label), daily, stats)
+    symbol = p.currency.symbol
+    overview = QuarterOverview(q.label, p.gmv_basis, KpiTable(kpis, q.label, symbol, unavailable),
+                               ChannelShares(channels, q.label, symbol), daily, stats, currency=p.currency.code, symbol=symbol)
+    daily.attrs["currency_symbol"] = symbol
     overview.findings = headline_findings(overview)
     return overview
 
@@ -361,23 +410,27 @@ def headline_findings(ov: QuarterOverview) -> list[str]:
     """A few sentences an analyst would put at the top of the review, all computed from ``ov``."""
     q, prev, ago = ov.quarter, str(Quarter(ov.quarter).previous()), str(Quarter(ov.quarter).year_ago())
     v = ov.value
+    money = ov.money
     lines = []
+    if v("orders") == 0:
+        return [f"**No data**: the source has no orders in {q} (orders paid between {Quarter(q).start} and "
+                f"{Quarter(q).end}, local time), so the quarter's KPIs are empty."]
 
     gmv = v("gmv")
     growth = []
     if np.isfinite(v("gmv", "yoy")):
-        growth.append(f"{format_change(v('gmv', 'yoy'))} year on year (同比, {ago}: {format_yuan(v('gmv', 'year_ago'))})")
+        growth.append(f"{format_change(v('gmv', 'yoy'))} year on year (同比, {ago}: {money(v('gmv', 'year_ago'))})")
     if np.isfinite(v("gmv", "qoq")):
-        growth.append(f"{format_change(v('gmv', 'qoq'))} on the previous quarter (环比, {prev}: {format_yuan(v('gmv', 'previous_quarter'))})")
-    lines.append(f"**GMV** in {q} was **{format_yuan(gmv)}**" + (", " + " and ".join(growth) if growth else
+        growth.append(f"{format_change(v('gmv', 'qoq'))} on the previous quarter (环比, {prev}: {money(v('gmv', 'previous_quarter'))})")
+    lines.append(f"**GMV** in {q} was **{money(gmv)}**" + (", " + " and ".join(growth) if growth else
                                                                  " (no earlier quarter in the data to compare with)") + ".")
 
     target = v("gmv", "target")
     if np.isfinite(target):
         gap = gmv - target
         side = "above" if gap >= 0 else "short of"
-        lines.append(f"That is **{v('gmv', 'attainment'):.1%} of the GMV target** {format_yuan(target)} "
-                     f"({format_yuan(abs(gap))} {side} it).")
+        lines.append(f"That is **{v('gmv', 'attainment'):.1%} of the GMV target** {money(target)} "
+                     f"({money(abs(gap))} {side} it).")
     else:
         lines.append(f"No GMV target is set for {q} (`targets.gmv` in params/{q}.yaml), so attainment is not shown.")
 
@@ -407,17 +460,23 @@ def headline_findings(ov: QuarterOverview) -> list[str]:
 
     rate_parts = []
     for kpi in ("conversion_rate", "repurchase_rate"):
+        if kpi in ov.unavailable:
+            continue
         now, ago_value = v(kpi), v(kpi, "year_ago")
         text = f"{_LABELS[kpi].split(' (')[0]} {format_value(now, 'rate')}"
         if np.isfinite(ago_value):
             text += f" ({format_points(now - ago_value)} YoY)"
         rate_parts.append(text)
-    lines.append("; ".join(rate_parts) + f"; {format_value(v('new_customers'), 'count')} new customers.")
+    lines.append("; ".join(rate_parts + [f"{format_value(v('new_customers'), 'count')} new customers."]))
+    if ov.unavailable:
+        missing = sorted(set(ov.unavailable.values()))
+        names = " and ".join(_LABELS[k].split(" (")[0] for k in ov.unavailable)
+        lines.append(f"{names} need {' and '.join(f'a {t} table' for t in missing)}, which this source does not have.")
 
     current = ov.daily[ov.daily["period"] == q]
     if len(current) and current["gmv"].sum() > 0:
         peak = current.loc[current["gmv"].idxmax()]
-        lines.append(f"Peak day: **{peak['date'].isoformat()}** with {format_yuan(peak['gmv'])}, "
+        lines.append(f"Peak day: **{peak['date'].isoformat()}** with {money(peak['gmv'])}, "
                      f"{peak['gmv'] / current['gmv'].sum():.1%} of the quarter's GMV.")
     return lines
 
@@ -448,15 +507,17 @@ def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str =
     return ax
 
 
-def plot_daily_gmv(data: pd.DataFrame, ax=None):
-    """Daily GMV by day of the quarter, one line per period (``QuarterOverview.daily``)."""
+def plot_daily_gmv(data: pd.DataFrame, ax=None, symbol: str | None = None):
+    """Daily GMV by day of the quarter, one line per period (``QuarterOverview.daily``); money in
+    ``symbol``'s currency (default: the one ``quarter_overview`` recorded in ``data.attrs``, else ¥)."""
+    symbol = symbol or data.attrs.get("currency_symbol", "¥")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.5))
     sns.lineplot(data=data, x="day_of_quarter", y="gmv", hue="period", errorbar=None, ax=ax)
-    ax.yaxis.set_major_formatter(lambda y, _: format_yuan(y))
+    ax.yaxis.set_major_formatter(lambda y, _: format_money(y, symbol))
     ax.set_xlabel("day of the quarter")
     ax.set_ylabel("GMV per day")
     ax.legend(title=None)
@@ -465,4 +526,4 @@ def plot_daily_gmv(data: pd.DataFrame, ax=None):
 
 __all__ = ["quarter_overview", "QuarterOverview", "KpiTable", "ChannelShares", "period_statistics", "kpi_values",
            "channel_statistics", "daily_gmv", "headline_findings", "plot_channel_shares", "plot_daily_gmv",
-           "format_yuan", "format_change", "format_points", "format_value", "KPIS"]
+           "format_money", "format_yuan", "format_change", "format_points", "format_value", "KPIS"]

@@ -46,8 +46,15 @@ class Channel(_Model):
     target_roas: float | None = Field(default=None, gt=0)
 
 
+class Currency(_Model):
+    """The currency money is shown in: its ISO code and the symbol put before amounts."""
+
+    code: str = Field(default="CNY", min_length=3, max_length=3)
+    symbol: str = Field(default="¥", min_length=1)
+
+
 class Targets(_Model):
-    gmv: float | None = Field(default=None, gt=0, description="quarter GMV target, yuan")
+    gmv: float | None = Field(default=None, gt=0, description="quarter GMV target, in the project's currency")
     repurchase_rate: float | None = Field(default=None, ge=0, le=1)
     new_customers: int | None = Field(default=None, gt=0)
     conversion_rate: float | None = Field(default=None, ge=0, le=1)
@@ -113,6 +120,8 @@ class Params(_Model):
     timezone: str = config.DEFAULT_TIMEZONE
     source: str | None = None
     gmv_basis: Literal["paid", "net_of_refunds"] = "paid"
+    currency: Currency = Currency()
+    project: str | None = Field(default=None, description="set by load: the project folder (None: the embedded sample project)")
     channels: dict[str, Channel]
     targets: Targets = Targets()
     ab: ABParams = ABParams()
@@ -195,13 +204,37 @@ def validate(data: dict[str, Any], files: list[tuple[Path, dict]]) -> Params:
         raise ParamsError("invalid parameters:\n  " + "\n  ".join(lines)) from None
 
 
-def load(quarter: "str | Quarter", params_dir: Path | str | None = None, **overrides: Any) -> Params:
+def _params_dir(params_dir: Path | str | None, project: Any) -> tuple[Path, Path | None]:
+    """The params folder, and the project root that relative sources in it are relative to."""
+    from kit.project import find
+
+    if params_dir is not None:
+        return Path(params_dir), None
+    chosen = find(project)
+    return chosen.params_dir, None if chosen.embedded else chosen.root
+
+
+def _anchor_source(merged: dict[str, Any], root: Path | None) -> None:
+    """A project's ``source: data`` means the project's ``data`` folder, wherever the command runs;
+    the params remember their project."""
+    merged["project"] = None if root is None else str(root)
+    source = merged.get("source")
+    if root is not None and isinstance(source, str) and "://" not in source and not Path(source).expanduser().is_absolute():
+        merged["source"] = str(root / source)
+
+
+def load(quarter: "str | Quarter", params_dir: Path | str | None = None, *, project: Any = None,
+         **overrides: Any) -> Params:
     """Load ``defaults.yaml`` merged with ``<quarter>.yaml`` (if present) and validate.
 
+    The params folder is ``params_dir``, else the project's (``project=`` a folder or a
+    :class:`kit.project.Project`; default: found from ``$KIT_PROJECT`` or the current directory,
+    else the embedded sample project, see :mod:`kit.project`). A quarter without its own file uses
+    the defaults as they are (``kit.project.Project.quarter_file`` says whether it has one).
     ``overrides`` (e.g. ``source=...``) are applied last, as notebook parameters are.
     """
     label = Quarter(quarter).label  # raises a clear error for a bad quarter string
-    folder = Path(params_dir) if params_dir is not None else config.PARAMS_DIR
+    folder, root = _params_dir(params_dir, project)
     defaults_path = folder / "defaults.yaml"
     quarter_path = folder / f"{label}.yaml"
     files = [(defaults_path, read_yaml(defaults_path))]
@@ -215,15 +248,18 @@ def load(quarter: "str | Quarter", params_dir: Path | str | None = None, **overr
     for _, raw in files:
         merged = _merge(merged, raw)
     merged["quarter"] = label
+    _anchor_source(merged, root)
     if overrides:
         files.append((Path("<overrides>"), overrides))
         merged = _merge(merged, overrides)
     return validate(merged, files)
 
 
-def defaults(params_dir: Path | str | None = None) -> Params:
+def defaults(params_dir: Path | str | None = None, *, project: Any = None) -> Params:
     """The defaults alone, for code that needs the channel list without a quarter."""
-    folder = Path(params_dir) if params_dir is not None else config.PARAMS_DIR
+    folder, root = _params_dir(params_dir, project)
     path = folder / "defaults.yaml"
     raw = read_yaml(path)
-    return validate({**raw, "quarter": raw.get("quarter", "2025Q4")}, [(path, raw)])
+    merged = {**raw, "quarter": raw.get("quarter", "2025Q4")}
+    _anchor_source(merged, root)
+    return validate(merged, [(path, raw)])

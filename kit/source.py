@@ -222,15 +222,17 @@ def _find_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def connect(source: Any = None, *, params: "params_module.Params | None" = None,
+def connect(source: Any = None, *, params: "params_module.Params | None" = None, project: Any = None,
             timezone: str | None = None, channels: list[str] | None = None, reuse_checks: bool = True) -> Source:
     """Open a data source (see the module docstring for what ``source`` may be).
 
-    ``params`` (from :func:`kit.params.load`) supplies the time zone and the channel list;
+    ``params`` (from :func:`kit.params.load`) supplies the time zone, the channel list and, when
+    ``source`` is None, the source; without ``params``, the defaults of the project (``project=``,
+    else found as :func:`kit.project.find` does; the embedded sample project reads the sample).
     ``timezone`` / ``channels`` override them. ``reuse_checks=False``: check every table even if
     it passed before unchanged (see :class:`Source`).
     """
-    p = params or params_module.defaults()
+    p = params or params_module.defaults(project=project)
     timezone = timezone or p.timezone
     channels = channels if channels is not None else list(p.channels)
     if source is None and p.source:
@@ -239,6 +241,9 @@ def connect(source: Any = None, *, params: "params_module.Params | None" = None,
 
     if isinstance(source, ibis.BaseBackend):
         return Source(source, name=f"{source.name} backend", **options)
+    if source is None and p.project is not None:
+        raise FileNotFoundError(f"project {p.project} names no source: set `source:` in its params/defaults.yaml "
+                                f"(or pass one)")
     if source is None:
         folder = config.SAMPLE_DIR
         if not _find_files(folder):

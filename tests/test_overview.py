@@ -18,7 +18,7 @@ import pytest
 
 import kit
 from kit import config
-from kit.overview import format_yuan, quarter_overview
+from kit.overview import format_money, format_yuan, quarter_overview
 from kit.quarter import Quarter
 
 TZ = "Asia/Shanghai"
@@ -159,7 +159,7 @@ def shop(tmp_path_factory):
     params_dir = write_params(folder / "params", "2025Q4",
                               targets={"gmv": 150000.0, "repurchase_rate": 0.4, "new_customers": 30, "conversion_rate": 0.5})
     params = kit.params.load("2025Q4", params_dir=params_dir)
-    return {"raw": raw, "folder": folder / "data", "params": params}
+    return {"raw": raw, "folder": folder / "data", "params": params, "params_dir": params_dir}
 
 
 @pytest.fixture(scope="module")
@@ -329,10 +329,35 @@ def test_unknown_kpi_names_the_kpis(overview):
         overview.value("gmvv")
 
 
-def test_missing_sessions_table_is_named(tmp_path, shop):
+def test_orders_only_gives_every_orders_kpi_and_says_what_needs_sessions(tmp_path, shop, overview):
     (tmp_path / "orders.parquet").write_bytes((shop["folder"] / "orders.parquet").read_bytes())
-    with pytest.raises(FileNotFoundError, match="no file for table 'sessions'"):
-        quarter_overview("2025Q4", source=str(tmp_path), params=shop["params"])
+    alone = quarter_overview("2025Q4", source=str(tmp_path), params=shop["params"])
+    for kpi in ("gmv", "orders", "aov", "buyers", "repurchase_rate", "new_customers"):
+        for column in ("value", "previous_quarter", "year_ago", "qoq", "yoy"):
+            assert _close(alone.value(kpi, column), overview.value(kpi, column)), (kpi, column)
+    assert alone.unavailable == {"active_users": "sessions", "conversion_rate": "sessions"}
+    assert all(math.isnan(alone.value(k)) for k in alone.unavailable)
+    tiles = {t["kpi"]: t for t in alone.tiles()}
+    assert tiles["active_users"]["lines"] == ["needs sessions"] and tiles["conversion_rate"]["value"] == "–"
+    assert alone.kpis._repr_html_().count("needs sessions") == 6  # value, previous quarter, year ago of both
+    assert any("need a sessions table" in line for line in alone.findings)
+    assert not any(re.search(r"Conversion rate 转化率 [\d–]", line) for line in alone.findings)
+
+
+def test_a_quarter_without_orders_is_a_no_data_finding(shop):
+    empty = quarter_overview("2020Q1", source=str(shop["folder"]), params=kit.params.load("2020Q1", params_dir=shop["params_dir"]))
+    assert empty.value("orders") == 0 and math.isnan(empty.value("aov"))
+    assert len(empty.findings) == 1 and empty.findings[0].startswith("**No data**")
+    assert "kit-tiles" in empty.tiles_html()
+
+
+def test_money_is_shown_in_the_params_currency(shop):
+    dollars = kit.params.load("2025Q4", params_dir=shop["params_dir"], currency={"code": "USD", "symbol": "$"})
+    ov = quarter_overview("2025Q4", source=str(shop["folder"]), params=dollars)
+    shown = ov.tiles_html() + ov.kpis._repr_html_() + ov.channels._repr_html_() + ov.findings_markdown()
+    assert "¥" not in shown and "yuan" not in shown
+    assert f"**{format_money(ov.value('gmv'), '$')}**" in ov.findings_markdown()
+    assert "money in USD" in ov.tiles_html()
 
 
 # --------------------------------------------------------------------------------------------

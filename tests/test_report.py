@@ -161,7 +161,13 @@ def test_failing_notebook_keeps_the_others_and_the_previous_good_folder(good_run
     assert 'data-notebook="03_broken" data-status="failed"' in index
     assert 'data-notebook="01_alpha" data-status="ok"' in index and 'data-notebook="02_beta" data-status="ok"' in index
     assert "ValueError: planted failure for 2025Q3" in index and "1 of 3 notebooks failed: 03_broken" in index
-    assert "planted failure for 2025Q3" in (failed / "03_broken.html").read_text()  # the page shows the error
+    page = (failed / "03_broken.html").read_text()
+    assert "planted failure for 2025Q3" in page  # the page shows the error, as a box for people
+    box = page[page.index('class="kit-error-box"'):]
+    shown, folded = box.split("<details", 1)
+    assert "<b>Step:</b> Broken on purpose" in shown and "What to do:" in shown and "ValueError" in shown
+    assert "Traceback" not in visible_text(shown) and "raise ValueError" in html.unescape(folded)
+    assert "An Exception was encountered" not in page  # papermill's banner cells are left out
     assert json.loads((failed / MANIFEST).read_text())["ok"] is False
 
 

@@ -225,7 +225,7 @@ class MarkovChain:
 
     def transition_matrix(self) -> np.ndarray:
         totals = self.counts.sum(axis=1, keepdims=True)
-        matrix = np.divide(self.counts, totals, out=np.zeros_like(self.counts), where=totals > 0)
+        matrix = np.divide(self.counts, totals, out=np.zeros(self.counts.shape), where=totals > 0)
         # A channel no journey passes through is sent to null (keeps I - Q invertible);
         # the absorbing states keep themselves.
         idle = np.flatnonzero(totals[:, 0] == 0)
@@ -320,6 +320,8 @@ class AttributionResult(Result):
 
     @property
     def notes(self) -> list[str]:
+        if not self.observed.get("journeys"):
+            return ["No data: no journeys (touches or orders) in the period, so there is nothing to attribute."]
         return [f"Observed totals: {self.observed.get('conversions', 0):,.0f} conversions, "
                 f"{self.observed.get('value', 0):,.0f} yuan; every model hands out exactly these."]
 
@@ -340,6 +342,10 @@ def attribution(paths: Any, model: "str | Sequence[str]" = "markov", *, channels
         raise ValueError(f"half_life_days must be a positive number of days, got {half_life_days!r}")
     j = prepare(paths, channels, need_lags="time_decay" in models)
     frames, removal = [], None
+    if not (j.conversions + j.nulls).sum():  # no journeys at all: an empty result that says so, not an error
+        models = []
+        frames.append(pd.DataFrame({"model": pd.Series(dtype=object), "channel": pd.Series(dtype=object),
+                                    "conversions": pd.Series(dtype=float), "value": pd.Series(dtype=float)}))
     for name in models:
         if name == "markov":
             conversions, value, removal = _markov_credit(j)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import ibis
 import numpy as np
 
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
@@ -54,6 +55,9 @@ class FunnelReview:
         f = self.funnel
         table = f.to_pandas()
         unit = _UNIT_WORDS.get(f.spec.unit, f"units of {f.spec.unit}")
+        if not f.cohort:
+            return (f"**No data**: no {unit} reached `{f.steps[0]}` in {self.quarter} (no such events in the source's "
+                    f"events table), so there is no funnel to read.")
         last = table.iloc[-1]
         lines = [f"**{self.quarter} funnel** ({unit}, {f.spec.attempt} attempt): {f.cohort:,} {unit} reached "
                  f"`{f.steps[0]}`; {_pct(last['conversion_from_start'])} of them reached `{f.steps[-1]}` "
@@ -126,7 +130,10 @@ def review_quarter(source, params, *, steps=None, window=None, attempt=None, bre
         events, steps, window=window, attempt=attempt, breakdowns=breakdowns, hold=hold, unit=unit, alpha=alpha,
         quarter=q.label, previous=q.previous().label)
     # The window's tail (at least a day) is in: scrolls of a view opened on the last evening.
-    exits = scroll_exits(source.between("events", q.start, last_day), quarter=q.label, alpha=alpha) if scroll else None
+    tail = source.between("events", q.start, last_day)
+    if "screen" not in tail.columns:  # an optional column: no scroll exits to show, a "no data" table instead
+        tail = tail.filter(ibis.literal(False)).mutate(screen=ibis.null("int64"))
+    exits = scroll_exits(tail, quarter=q.label, alpha=alpha) if scroll else None
     by = {name: (result, compare_segments(result, correction=correction, alpha=alpha)) for name, result in segmented.items()}
     change = compare_quarters(current, previous, alpha=alpha) if previous.cohort else None
     return FunnelReview(q.label, current, by, change, q.previous().label, ttc, exits, correction)

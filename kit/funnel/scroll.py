@@ -60,7 +60,11 @@ class ScrollExits(Result):
         return worst
 
     @property
-    def worst_screen(self) -> int:
+    def worst_screen(self) -> int | None:
+        """The screen :meth:`worst` names; ``None`` when no view went past one screen (no data)."""
+        table = self.overall().to_pandas()
+        if not (table["screen"] < table["screen"].max()).any():
+            return None
         return int(self.worst()["screen"])
 
     @property
@@ -70,6 +74,9 @@ class ScrollExits(Result):
 
     @property
     def notes(self) -> list[str]:
+        if not self.views:
+            return ["No data: no detail-page views with a screen index in the period (events need pdp_view / "
+                    "pdp_scroll rows and the optional column screen)."]
         notes = [f"{self.views:,} detail-page views; exit rate = views leaving at the screen / views reaching it "
                  f"(Wilson {1 - self.alpha:.0%} intervals)."]
         if self.orphan_scrolls:
@@ -145,6 +152,8 @@ def scroll_exits(events, by=None, *, session: str = "session_id", quarter=None, 
     groups = counts.groupby(by, dropna=False, sort=False) if by else [((), counts)]
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
+        if group.empty:  # no views at all: an empty table (its notes say "No data")
+            continue
         deepest = int(group["depth"].max())
         per_depth = group.set_index("depth")["views"].reindex(range(1, deepest + 1), fill_value=0).astype("int64")
         reaching = per_depth[::-1].cumsum()[::-1]

@@ -19,12 +19,16 @@ def interrupted_message(interrupt: KeyboardInterrupt) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("quarters", nargs="+", metavar="QUARTER", help="quarter(s) to report on, e.g. 2025Q4")
     parser.add_argument("--out", metavar="DIR", default=None,
-                        help="parent folder of the reports: each quarter goes to DIR/<QUARTER>/ (default: reports/)")
+                        help="parent folder of the reports: each quarter goes to DIR/<QUARTER>/ (default: the project's reports/)")
     parser.add_argument("--only", nargs="+", metavar="NAME", default=None,
                         help="run only these notebooks (01, channel_roi or 01_channel_roi); "
                              "the other pages of an existing report are kept")
     parser.add_argument("--source", metavar="URL", default=None,
-                        help="data source for every notebook: a folder, a DuckDB file or an Ibis URL (default: the sample)")
+                        help="data source for every notebook: a folder, a DuckDB file or an Ibis URL "
+                             "(default: the project's source; without a project, the sample)")
+    parser.add_argument("--project", metavar="DIR", default=None,
+                        help="the project (params, reports/) to report on (default: found from the current folder, "
+                             "else the embedded sample project)")
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                         help="notebooks run in parallel (default: the number of cores)")
     parser.add_argument("--notebooks", metavar="DIR", default=None,
@@ -46,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         with StopOnSignals():  # from here on, Ctrl-C and SIGTERM end in the one line below
             from kit.params import ParamsError
+            from kit.project import ProjectError
             from kit.report.runner import ReportError, build_reports
 
             try:
                 reports = build_reports(args.quarters, out=args.out, only=args.only, source=args.source,
                                         jobs=args.jobs, notebooks_dir=args.notebooks, timeout=args.timeout,
-                                        progress=not args.no_progress, wait=args.wait)
-            except (ReportError, ParamsError, ValueError) as error:
+                                        progress=not args.no_progress, project=args.project, wait=args.wait)
+            except (ReportError, ParamsError, ProjectError, ValueError) as error:
                 print(f"kit report: {error}", file=sys.stderr)
                 return 2
     except FolderBusy as error:
@@ -63,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
         return getattr(interrupt, "exit_status", 130)
     for report in reports:
         failed = [e for e in report.entries if not e.ok]
-        done = len(report.entries) - len(failed)
-        print(f"{report.quarter}: {done}/{len(report.entries)} reports ok in {report.seconds:.1f} s → {report.index}")
+        skipped = [e for e in report.entries if e.status == "skipped"]
+        done = len(report.entries) - len(failed) - len(skipped)
+        print(f"{report.quarter}: {done}/{len(report.entries)} reports ok" + (f", {len(skipped)} skipped" if skipped else "")
+              + f" in {report.seconds:.1f} s → {report.index}")
+        for entry in skipped:
+            print(f"  skipped {entry.name}: {entry.error}")
         for entry in failed:
             first_line = (entry.error or "").splitlines()[0] if entry.error else ""
             print(f"  FAILED {entry.name}: {first_line}")

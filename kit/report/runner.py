@@ -88,6 +88,7 @@ class Task:
     kernel_name: str = KERNEL_NAME
     timeout: float | None = None
     export_html: bool = True
+    environment: dict[str, str] = field(default_factory=dict)   # set for the kernel (KIT_PROJECT)
 
     @property
     def name(self) -> str:
@@ -101,9 +102,9 @@ class Outcome:
     quarter: str
     name: str
     title: str
-    status: str                 # "ok" or "failed"
+    status: str                 # "ok", "failed" or "skipped" (the source lacks what it needs)
     seconds: float
-    error: str | None = None
+    error: str | None = None    # why it failed, or why it was skipped
     html: str | None = None     # file names inside the quarter's folder
     ipynb: str | None = None
     carried_over: bool = False  # copied from the previous run (``--only``)
@@ -111,7 +112,8 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """Nothing went wrong: it ran, or it was skipped for data the source does not have."""
+        return self.status != "failed"
 
 
 @dataclass
@@ -200,6 +202,7 @@ def _with_environment(task: "Task", environment: dict[str, str]) -> "Outcome":
     server has the server's, from when it started)."""
     os.environ.clear()
     os.environ.update(environment)
+    os.environ.update(task.environment)
     # Figures are shown inline, as in JupyterLab, even when the caller exported MPLBACKEND=Agg
     # (CI does, for the unit tests): with Agg a kernel would silently drop every figure.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -217,7 +220,7 @@ def run_task(task: Task) -> Outcome:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from kit.report.export import notebook_to_html
+    from kit.report.export import notebook_to_html, with_error_box
     from kit.report.kernel import kernel_manager_class
 
     started = time.perf_counter()
@@ -246,7 +249,7 @@ def run_task(task: Task) -> Outcome:
             error = f"{exc.ename}: {evalue}\n(in cell [{exc.exec_count}])"
         except Exception as exc:  # kernel death, timeout, bad parameters …
             error = f"{type(exc).__name__}: {_ANSI.sub('', str(exc)).strip()}"
-    tiles = None
+    tiles, executed = None, None
     if out_ipynb.exists():
         executed = _relative_paths(out_ipynb, task.notebook.name)
         tiles = _find_tiles(executed)
@@ -254,7 +257,8 @@ def run_task(task: Task) -> Outcome:
     if task.export_html:
         try:
             if out_ipynb.exists():
-                page = notebook_to_html(out_ipynb, f"{title} — {task.quarter}", task.quarter)
+                shown = with_error_box(executed, title) if error else executed
+                page = notebook_to_html(shown, f"{title} — {task.quarter}", task.quarter)
             else:
                 page = _error_page(title, task.quarter, error or "the notebook produced no output")
             out_html.write_text(page, encoding="utf-8")
@@ -288,10 +292,13 @@ def _find_tiles(notebook: nbformat.NotebookNode) -> str | None:
 
 
 def _error_page(title: str, quarter: str, error: str) -> str:
+    from kit.report.export import error_box_html
+
+    ename, _, evalue = error.partition(": ")
+    box = error_box_html(ename if evalue else "Error", evalue or error, "starting the notebook")
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)} — {quarter}</title></head>"
-            f"<body style='font-family:system-ui,sans-serif;'><p><a href='index.html'>← {quarter} reports</a></p>"
-            f"<h1>{html.escape(title)}</h1><p>This notebook failed before producing output:</p>"
-            f"<pre style='color:#b42318;white-space:pre-wrap;'>{html.escape(error)}</pre></body></html>")
+            f"<body style='font-family:system-ui,sans-serif;max-width:1100px;margin:0 auto;'><p><a href='index.html'>← {quarter} reports</a></p>"
+            f"<h1>{html.escape(title)}</h1>{box}</body></html>")
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,11 +423,13 @@ def _resolve_source(source: Any) -> Any:
     return str(path.resolve()) if path.exists() else str(source)
 
 
-def _overview_tiles(quarter: str, source: Any) -> tuple[str | None, str | None]:
+def _overview_tiles(quarter: str, source: Any, project: Any) -> tuple[str | None, str | None]:
     try:
+        from kit import params as params_module
         from kit.overview import quarter_overview
 
-        return quarter_overview(quarter, source=source).tiles_html(), None
+        p = params_module.load(quarter, project=project)
+        return quarter_overview(quarter, source=source, params=p).tiles_html(), None
     except Exception as exc:  # the index still lists the reports; it says why the tiles are missing
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -428,18 +437,24 @@ def _overview_tiles(quarter: str, source: Any) -> tuple[str | None, str | None]:
 def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, only: Iterable[str] | None = None,
                   source: Any = None, jobs: int | None = None, notebooks_dir: Path | str | None = None,
                   timeout: float | None = None, progress: bool = True, kernel_name: str = KERNEL_NAME,
-                  wait: bool = False) -> list[QuarterReport]:
-    """Run the notebooks for each quarter into ``<out>/<QUARTER>/`` (default ``reports/``).
+                  project: Any = None, wait: bool = False) -> list[QuarterReport]:
+    """Run the notebooks for each quarter into ``<out>/<QUARTER>/`` (default: the project's
+    ``reports/``). The project (``project=``, else found from the current folder, see
+    :mod:`kit.project`) gives the params; a notebook whose analysis needs a table or column the
+    source lacks is skipped, with the reason on the index.
 
     While another run writes one of these folders, wait for it (``wait``) or raise
     :class:`~kit.report.faults.FolderBusy`; SIGINT and SIGTERM raise :class:`~kit.report.faults.Interrupted`.
     """
+    from kit import analyses
     from kit import params as params_module
+    from kit.project import ENVIRONMENT_VARIABLE, find
 
+    project = find(project)
     labels = []
     for q in quarters:
         label = Quarter(q).label
-        params_module.load(label)  # a broken params file stops the run before any notebook starts
+        params_module.load(label, project=project)  # a broken params file stops the run before any notebook starts
         if label not in labels:
             labels.append(label)
     if not labels:
@@ -448,7 +463,7 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     notebooks = select(discover(notebooks_dir), only)
     if not notebooks:
         raise ReportError(f"no notebooks named NN_*.ipynb in {notebooks_dir}")
-    out_root = Path(out) if out is not None else config.REPORTS_DIR
+    out_root = Path(out) if out is not None else project.reports_dir
     out_root.mkdir(parents=True, exist_ok=True)
     for label in labels:
         final = out_root / label
@@ -464,26 +479,37 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     started = time.perf_counter()
     worker_context()  # the fork server warms up while the contract is checked
     try:
+        environment = {} if project.embedded else {ENVIRONMENT_VARIABLE: str(project.root)}
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
-                      kernel_name=kernel_name, timeout=timeout) for label in labels for nb in notebooks]
-        _check_contract_once(labels, source)
+                      kernel_name=kernel_name, timeout=timeout, environment=environment)
+                 for label in labels for nb in notebooks]
+        skip_reasons = _check_contract_once(labels, source, project)
         guard.signals.check()  # DuckDB turns Ctrl-C into its own error, which the check passes over
-        outcomes = run_tasks(longest_first(tasks, out_root), jobs=jobs, progress=progress)
+        skipped = [_skipped(t, skip_reasons[t.quarter][t.name]) for t in tasks if skip_reasons[t.quarter].get(t.name)]
+        runnable = [t for t in tasks if not skip_reasons[t.quarter].get(t.name)]
+        outcomes = run_tasks(longest_first(runnable, out_root), jobs=jobs, progress=progress) + skipped
         reports = []
         for label in labels:
             entries = sorted((o for o in outcomes if o.quarter == label), key=lambda o: o.name)
             # The overview notebook already computed the tiles; compute them here only without it.
             shown = next((o.tiles_html for o in entries if o.ok and o.tiles_html), None)
-            tiles_html, tiles_error = (shown, None) if shown else _overview_tiles(label, source)
+            overview_skipped = skip_reasons[label].get(analyses.by_key("overview").notebook)
+            if shown or overview_skipped:
+                tiles_html, tiles_error = shown, overview_skipped and f"the overview {overview_skipped}"
+            else:
+                tiles_html, tiles_error = _overview_tiles(label, source, project)
             if only:
                 entries = _carry_over(out_root / label, staging[label], entries)
             seconds = time.perf_counter() - started
             ok = all(e.ok for e in entries)
-            _write_index(staging[label], label, entries, tiles_html, tiles_error, source, seconds, jobs)
+            notes = _params_notes(label, project)
+            p = params_module.load(label, project=project, **({"source": source} if source else {}))
+            shown_source = source or p.source or "embedded sample data (data/sample)"
+            _write_index(staging[label], label, entries, tiles_html, tiles_error, shown_source, seconds, jobs, notes, project)
             _write_manifest(staging[label], label, entries, ok, source, seconds)
             folder, replaced = publish(staging[label], out_root / label, ok)
             guard.published.append(folder)
-            report = QuarterReport(label, folder, entries, seconds, tiles_error, replaced)
+            report = QuarterReport(label, folder, entries, seconds, tiles_error, replaced, notes=list(notes))
             if not replaced:
                 report.notes.append(f"the previous good report in {out_root / label} was kept; this run's pages are in {folder}")
             reports.append(report)
@@ -555,37 +581,68 @@ def _clear_leftovers(final: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _check_contract_once(labels: list[str], source: Any) -> None:
+def _skipped(task: Task, reason: str) -> Outcome:
+    """The index row of a notebook not run because the source lacks what its analysis needs."""
+    try:
+        title = notebook_title(nbformat.read(str(task.notebook), as_version=4), task.name)
+    except Exception:  # unreadable: it is not run anyway
+        title = task.name
+    return Outcome(task.quarter, task.name, title, "skipped", 0.0, reason)
+
+
+def _params_notes(label: str, project: Any) -> list[str]:
+    """What the index and the command say about the params a quarter ran with."""
+    if project.quarter_file(label) is None:
+        where = "the embedded sample project" if project.embedded else f"project {project.root}"
+        return [f"no params/{label}.yaml in {where}: the quarter uses params/defaults.yaml as it is "
+                f"(no targets, every promotion of the quarter)"]
+    return []
+
+
+def _check_contract_once(labels: list[str], source: Any, project: Any = None) -> dict[str, dict[str, str]]:
     """Check the data contract before the notebooks run, once for every source the quarters read:
     a table that passes is remembered (:class:`kit.source.Source`), so no notebook checks it again,
     and none checks it at the same time as another. Tables that fail are left to the notebooks,
     whose pages show the error.
 
+    Returns, per quarter, the notebooks whose analysis the source cannot feed and why
+    (:func:`kit.analyses.readiness`); an unreadable source skips nothing (each page says why).
+
     It runs in this process, which never forks: workers come from the fork server
     (:func:`worker_context`), so no DuckDB thread is ever copied into a child.
     """
     import kit
+    from kit import analyses
     from kit import params as params_module
     from kit.contract import ContractError
 
-    seen = set()
+    seen: dict[tuple, dict[str, str]] = {}
+    reasons: dict[str, dict[str, str]] = {}
     for label in labels:
+        reasons[label] = {}
         try:
-            p = params_module.load(label, **({"source": source} if source else {}))
-            if (p.source, p.timezone, tuple(p.channels)) in seen:
-                continue  # quarters sharing a source and its rules need one check
-            seen.add((p.source, p.timezone, tuple(p.channels)))
+            p = params_module.load(label, project=project, **({"source": source} if source else {}))
+            key = (p.source, p.timezone, tuple(p.channels))
+            if key in seen:
+                reasons[label] = seen[key]  # quarters sharing a source and its rules need one check
+                continue
             src = kit.connect(params=p)
         except Exception:  # an unreadable source: each notebook reports it on its own page
             continue
         try:
+            rows = {}
             for name in src.tables():
                 try:
                     src.table(name)
                 except ContractError:
                     continue
+                # counted as stored: from Parquet metadata, not a scan of the normalised table
+                rows[name] = int(src.raw(name).count().to_pyarrow().as_py())
+            ready = analyses.readiness(analyses.source_columns(src), rows)
+            reasons[label] = seen[key] = {r.analysis.notebook: r.reason for r in ready if not r.runnable}
         finally:
             src.backend.disconnect()
+    return reasons
 
 
 def longest_first(tasks: list[Task], out_root: Path) -> list[Task]:
@@ -665,13 +722,13 @@ def _entry(outcome: Outcome) -> dict[str, Any]:
 
 
 def _write_index(folder: Path, quarter: str, entries: list[Outcome], tiles_html: str | None, tiles_error: str | None,
-                 source: Any, seconds: float, jobs: int) -> None:
+                 source: Any, seconds: float, jobs: int, notes: list[str], project: Any) -> None:
     from kit.report.render import render_index
 
     page = render_index(
         quarter=quarter, entries=[_entry(e) for e in entries], failed=[e.name for e in entries if not e.ok],
-        tiles_html=tiles_html, tiles_error=tiles_error, source=source or "embedded sample data (data/sample)",
-        total_seconds=seconds, jobs=jobs,
+        skipped=[e.name for e in entries if e.status == "skipped"], notes=notes, project=project.name,
+        tiles_html=tiles_html, tiles_error=tiles_error, source=source, total_seconds=seconds, jobs=jobs,
     )
     (folder / "index.html").write_text(page, encoding="utf-8")
 
