@@ -4,6 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+EXIT_BUSY = 75  # EX_TEMPFAIL: another run is writing the folder; try again later
+
+
+def interrupted_message(interrupt: KeyboardInterrupt) -> str:
+    """The one line a stopped run prints: what stopped it, and what became of the reports."""
+    what = interrupt.describe() if hasattr(interrupt, "describe") else "Ctrl-C (SIGINT)"
+    published = ", ".join(folder.name for folder in getattr(interrupt, "published", []))
+    kept = (f"{published} had already been replaced, the other existing reports were left as they were"
+            if published else "existing reports were left as they were")
+    return f"kit report: stopped by {what}; {kept}; workers stopped, partial folders removed"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("quarters", nargs="+", metavar="QUARTER", help="quarter(s) to report on, e.g. 2025Q4")
@@ -24,27 +35,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of the NN_*.ipynb notebooks (default: notebooks/)")
     parser.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
                         help="longest a single cell may run before its notebook fails (default: 1800)")
+    parser.add_argument("--wait", action="store_true",
+                        help="if another run is writing the same report folder, wait for it to finish "
+                             "(default: refuse, exit status 75)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from kit.params import ParamsError
-    from kit.project import ProjectError
-    from kit.report.runner import ReportError, build_reports
+    from kit.report.faults import FolderBusy, StopOnSignals
 
     if args.jobs is not None and args.jobs < 1:
         print("kit report: --jobs must be at least 1", file=sys.stderr)
         return 2
     try:
-        reports = build_reports(args.quarters, out=args.out, only=args.only, source=args.source, jobs=args.jobs,
-                                notebooks_dir=args.notebooks, timeout=args.timeout, progress=not args.no_progress,
-                                project=args.project)
-    except (ReportError, ParamsError, ProjectError, ValueError) as error:
+        with StopOnSignals():  # from here on, Ctrl-C and SIGTERM end in the one line below
+            from kit.params import ParamsError
+            from kit.project import ProjectError
+            from kit.report.runner import ReportError, build_reports
+
+            try:
+                reports = build_reports(args.quarters, out=args.out, only=args.only, source=args.source,
+                                        jobs=args.jobs, notebooks_dir=args.notebooks, timeout=args.timeout,
+                                        progress=not args.no_progress, project=args.project, wait=args.wait)
+            except (ReportError, ParamsError, ProjectError, ValueError) as error:
+                print(f"kit report: {error}", file=sys.stderr)
+                return 2
+    except FolderBusy as error:
         print(f"kit report: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("kit report: interrupted; existing reports were left as they were", file=sys.stderr)
-        return 130
+        return EXIT_BUSY
+    except KeyboardInterrupt as interrupt:
+        print(interrupted_message(interrupt), file=sys.stderr)
+        return getattr(interrupt, "exit_status", 130)
     for report in reports:
         failed = [e for e in report.entries if not e.ok]
         skipped = [e for e in report.entries if e.status == "skipped"]

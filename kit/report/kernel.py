@@ -25,6 +25,8 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+from kit.report.faults import die_with_parent
+
 
 # What ``ps -o comm`` and /proc/<pid>/comm show for a forked kernel (its command line is the worker's).
 KERNEL_PROCESS_NAME = "kit-kernel"
@@ -83,11 +85,15 @@ def _same_interpreter(cmd: list[str]) -> bool:
     return executable is not None and os.path.realpath(executable) == os.path.realpath(sys.executable)
 
 
-def _run_kernel(connection_file: str, env: dict[str, str], cwd: str | None) -> None:
+def _run_kernel(connection_file: str, env: dict[str, str], cwd: str | None, worker: int) -> None:
     """The forked child: become an IPython kernel on ``connection_file``; never returns."""
     code = 1
     try:
         os.setsid()  # its own process group, as a launched kernel: interrupts reach only it
+        # Killed by the OS the moment its worker dies, however it dies; ipykernel's own watch of
+        # its parent (parent_handle) is a Python thread polling once a second, which a cell
+        # holding the interpreter can delay.
+        die_with_parent(worker, signal.SIGKILL)
         _name_process(KERNEL_PROCESS_NAME)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
@@ -126,9 +132,10 @@ class ForkedProvisioner(LocalProvisioner):
         cwd = kwargs.get("cwd")
         sys.stdout.flush()
         sys.stderr.flush()
+        worker = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _run_kernel(self.parent.connection_file, env, cwd)
+            _run_kernel(self.parent.connection_file, env, cwd, worker)
         self.process = _ForkedKernel(pid)
         self.pid = self.pgid = pid
         self.cwd = cwd or os.getcwd()

@@ -15,18 +15,34 @@ How a run goes, and why:
   lands beside it in ``<QUARTER>.failed/`` so a good report is never replaced by a broken one.
 - A failing notebook does not stop the others; its executed notebook and page (with the error) are
   still written, the index shows the error, and the run ends with a non-zero status.
+
+Under faults (:mod:`kit.report.faults` has the mechanisms, :class:`_RunGuard` sets them up):
+
+- SIGINT (Ctrl-C, to the whole process group) and SIGTERM raise ``Interrupted`` in this process
+  only: the fork server and the workers ignore SIGINT, this process stops the workers (SIGTERM,
+  SIGKILL after a few seconds), their kernels die with them, the partial folders are removed, and
+  ``kit report`` prints one line and exits 130 / 143.
+- If this process is killed outright (SIGKILL), each worker sees it through a pidfd and stops as on
+  SIGTERM; its kernel dies with it (``PR_SET_PDEATHSIG``). The next run removes the partial folder.
+- A folder is replaced by one ``renameat2(RENAME_EXCHANGE)``: at every moment the old report or
+  the new one is in place, complete. Where that is refused, two renames with the stop signals
+  held back; a SIGKILL between them leaves the old report beside its place, and the next run puts
+  it back.
+- One run at a time per quarter folder (``flock`` on ``.<QUARTER>.lock``); a second one waits
+  (``wait=True``, ``--wait``) or gets ``FolderBusy``. Holding the lock, a run clears what killed
+  runs left for that quarter.
 """
 from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -37,7 +53,18 @@ import nbformat
 
 from kit import config
 from kit.quarter import Quarter
-from kit.report.workers import worker_context
+from kit.report.faults import (
+    STOP_SIGNALS,
+    WORKER_GRACE_SECONDS,
+    ExchangeUnsupported,
+    FolderLock,
+    Interrupted,
+    StopOnSignals,
+    end_with,
+    exchange,
+    stop_processes,
+)
+from kit.report.workers import stop_fork_server, worker_context
 
 MANIFEST = "kit-report.json"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
@@ -149,17 +176,22 @@ def notebook_title(notebook: nbformat.NotebookNode, fallback: str) -> str:
 # --------------------------------------------------------------------------------------------
 # One notebook (runs in a worker process)
 
-def _worker_setup() -> None:
+def _worker_setup(main: int | None = None) -> None:
     """Set up a worker process; the kernel it forks inherits its environment and stderr.
 
     - Ctrl-C reaches the whole process group; the parent decides and stops workers with SIGTERM,
-      which unwinds papermill so that it shuts its kernel down (see run_tasks).
+      which unwinds papermill so that it shuts its kernel down (see run_tasks); a worker that has
+      not exited a few seconds later is ended by SIGALRM.
+    - It gets the same SIGTERM when the ``main`` process ends, even by SIGKILL: no worker, and so
+      no kernel, outlives the run.
     - stderr goes nowhere: kernels print start-up chatter there. Nothing is lost: cell outputs,
       warnings and errors reach the notebook through the kernel's messages, and a worker's own
       failures come back as outcomes.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if main is not None:
+        end_with(main, signal.SIGTERM)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
@@ -178,6 +210,8 @@ def _with_environment(task: "Task", environment: dict[str, str]) -> "Outcome":
 
 
 def _exit_on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwinding is enough
+    signal.alarm(math.ceil(WORKER_GRACE_SECONDS))  # SIGALRM's default action ends a worker stuck unwinding
     raise SystemExit(128 + signum)
 
 
@@ -290,7 +324,7 @@ def _run_in_pool(tasks: list[Task], jobs: int, context, progress: bool) -> list[
     environment = dict(os.environ)
     # One worker per notebook: each kernel is forked from a worker that has run nothing yet.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_setup,
-                             max_tasks_per_child=1) as pool:
+                             initargs=(os.getpid(),), max_tasks_per_child=1) as pool:
         futures = {pool.submit(_with_environment, task, environment): i for i, task in enumerate(tasks)}
         bar = tqdm(total=len(tasks), desc="kit report", unit="notebook", disable=not progress, file=sys.stderr)
         try:
@@ -309,9 +343,7 @@ def _run_in_pool(tasks: list[Task], jobs: int, context, progress: bool) -> list[
                 future.cancel()
             # ProcessPoolExecutor has no public way to stop running tasks before Python 3.14's
             # terminate_workers(); SIGTERM makes each worker shut its kernel down and exit.
-            for process in list(getattr(pool, "_processes", {}).values()):
-                if process.is_alive():
-                    process.terminate()
+            stop_processes(list(getattr(pool, "_processes", {}).values()))
             raise
         finally:
             bar.close()
@@ -337,15 +369,34 @@ def _is_replaceable(folder: Path) -> bool:
 
 
 def _swap_in(new: Path, final: Path) -> None:
-    """Move ``new`` to ``final``, replacing it; the old folder is removed only once the new one is in place."""
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
-        old.rmdir()
+    """Put ``new`` in place of ``final`` in one atomic step (:func:`kit.report.faults.exchange`), so
+    that ``final`` is at every moment either the old folder or the new one, complete; the old one,
+    left under ``new``'s name, is removed afterwards (or by the next run, if this one is killed)."""
+    if not final.exists():
+        new.rename(final)
+        return
+    try:
+        exchange(new, final)
+    except ExchangeUnsupported:
+        _swap_in_two_steps(new, final)
+        return
+    shutil.rmtree(new, ignore_errors=True)
+
+
+def _swap_in_two_steps(new: Path, final: Path) -> None:
+    """The fallback where folders cannot be exchanged: old away, new in, with Ctrl-C and SIGTERM held
+    back in between. Only SIGKILL (or a crash) can land between the renames; the old folder is then
+    ``.<name>.old-…`` and the next run puts it back (:class:`_RunGuard`)."""
+    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+    old.rmdir()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS) if hasattr(signal, "pthread_sigmask") else None
+    try:
         final.rename(old)
         new.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(final)
+    finally:
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def publish(staging: Path, final: Path, ok: bool) -> tuple[Path, bool]:
@@ -386,11 +437,15 @@ def _overview_tiles(quarter: str, source: Any, project: Any) -> tuple[str | None
 def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, only: Iterable[str] | None = None,
                   source: Any = None, jobs: int | None = None, notebooks_dir: Path | str | None = None,
                   timeout: float | None = None, progress: bool = True, kernel_name: str = KERNEL_NAME,
-                  project: Any = None) -> list[QuarterReport]:
+                  project: Any = None, wait: bool = False) -> list[QuarterReport]:
     """Run the notebooks for each quarter into ``<out>/<QUARTER>/`` (default: the project's
     ``reports/``). The project (``project=``, else found from the current folder, see
     :mod:`kit.project`) gives the params; a notebook whose analysis needs a table or column the
-    source lacks is skipped, with the reason on the index."""
+    source lacks is skipped, with the reason on the index.
+
+    While another run writes one of these folders, wait for it (``wait``) or raise
+    :class:`~kit.report.faults.FolderBusy`; SIGINT and SIGTERM raise :class:`~kit.report.faults.Interrupted`.
+    """
     from kit import analyses
     from kit import params as params_module
     from kit.project import ENVIRONMENT_VARIABLE, find
@@ -418,10 +473,10 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
     source = _resolve_source(source)
     jobs = jobs or default_jobs()
 
+    guard = _RunGuard(out_root, labels, wait)  # signals, locks, leftovers of killed runs
     _remove_orphaned_staging(out_root)
     staging = {label: _staging_folder(out_root, label) for label in labels}
     started = time.perf_counter()
-    previous_sigterm = _sigterm_as_interrupt()
     worker_context()  # the fork server warms up while the contract is checked
     try:
         environment = {} if project.embedded else {ENVIRONMENT_VARIABLE: str(project.root)}
@@ -429,6 +484,7 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
                       kernel_name=kernel_name, timeout=timeout, environment=environment)
                  for label in labels for nb in notebooks]
         skip_reasons = _check_contract_once(labels, source, project)
+        guard.signals.check()  # DuckDB turns Ctrl-C into its own error, which the check passes over
         skipped = [_skipped(t, skip_reasons[t.quarter][t.name]) for t in tasks if skip_reasons[t.quarter].get(t.name)]
         runnable = [t for t in tasks if not skip_reasons[t.quarter].get(t.name)]
         outcomes = run_tasks(longest_first(runnable, out_root), jobs=jobs, progress=progress) + skipped
@@ -452,17 +508,77 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
             _write_index(staging[label], label, entries, tiles_html, tiles_error, shown_source, seconds, jobs, notes, project)
             _write_manifest(staging[label], label, entries, ok, source, seconds)
             folder, replaced = publish(staging[label], out_root / label, ok)
+            guard.published.append(folder)
             report = QuarterReport(label, folder, entries, seconds, tiles_error, replaced, notes=list(notes))
             if not replaced:
                 report.notes.append(f"the previous good report in {out_root / label} was kept; this run's pages are in {folder}")
             reports.append(report)
         return reports
+    except BaseException as error:
+        guard.stopped(error)
+        raise
     finally:
         for folder in staging.values():
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        guard.close()
+
+
+class _RunGuard:
+    """What makes a run safe under faults, set up before it writes anything and undone after:
+
+    - SIGINT and SIGTERM raise :class:`~kit.report.faults.Interrupted` (:meth:`stopped` raises it
+      again when a library caught the first one, e.g. DuckDB's "Query interrupted");
+    - one lock per quarter folder (:class:`~kit.report.faults.FolderLock`), taken in order so two
+      runs over overlapping quarters cannot deadlock; busy: wait with a message, or refuse;
+    - with the locks held, whatever killed runs left for these quarters is cleared: their partial
+      folders (or an old report left by an exchange) are removed, and an old report that the
+      two-rename fallback had moved away is put back if no report is in its place.
+    """
+
+    def __init__(self, out_root: Path, labels: list[str], wait: bool):
+        self.signals = StopOnSignals().__enter__()
+        self.locks: list[FolderLock] = []
+        self.published: list[Path] = []
+        try:
+            for label in sorted(labels):
+                lock = FolderLock(out_root / label)
+                lock.acquire(wait, on_wait=lambda holder, folder=lock.folder: print(
+                    f"kit report: {folder} is being written by {holder}; waiting for it to finish (Ctrl-C stops)",
+                    file=sys.stderr, flush=True))
+                self.locks.append(lock)
+                for final in (out_root / label, out_root / f"{label}.failed"):
+                    _clear_leftovers(final)
+        except BaseException:
+            self.close()
+            raise
+
+    def stopped(self, error: BaseException) -> None:
+        """Raise :class:`Interrupted` instead of ``error`` if a stop signal came during the run."""
+        try:
+            self.signals.check()
+        except Interrupted as interrupted:
+            interrupted.published = list(self.published)
+            stop_fork_server()
+            raise interrupted from (None if isinstance(error, KeyboardInterrupt) else error)
+
+    def close(self) -> None:
+        """Release the locks and restore the previous signal handlers."""
+        for lock in reversed(self.locks):
+            lock.release()
+        self.locks.clear()
+        self.signals.__exit__(None, None, None)
+
+
+def _clear_leftovers(final: Path) -> None:
+    """Remove what killed runs left beside ``final`` (call it holding ``final``'s lock)."""
+    for old in sorted(final.parent.glob(f".{final.name}.old-*")):
+        if not final.exists() and read_manifest(old) is not None:
+            old.rename(final)  # killed between the fallback's two renames: the old report goes back
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    for partial in final.parent.glob(f".{final.name}.partial-*"):
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _skipped(task: Task, reason: str) -> Outcome:
@@ -527,17 +643,6 @@ def _check_contract_once(labels: list[str], source: Any, project: Any = None) ->
         finally:
             src.backend.disconnect()
     return reasons
-
-
-def _sigterm_as_interrupt():
-    """While reports are built, SIGTERM unwinds like Ctrl-C (partial folders removed, workers stopped)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def longest_first(tasks: list[Task], out_root: Path) -> list[Task]:

@@ -6,6 +6,13 @@ one thread (DuckDB's worker threads, say, would be copied as held locks).
 """
 import os
 
+# The server's stderr goes nowhere, as its workers' does (runner._worker_setup): a worker that the
+# run stops while it is still being forked would otherwise print its traceback on the terminal,
+# after the run's one-line message. What a worker reports comes back to the run as an outcome.
+_devnull = os.open(os.devnull, os.O_WRONLY)
+os.dup2(_devnull, 2)
+os.close(_devnull)
+
 # Kernels draw inline, as in JupyterLab, even when the caller exported MPLBACKEND=Agg (CI does,
 # for the unit tests): matplotlib reads the variable once, when it is imported, here.
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
