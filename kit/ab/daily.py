@@ -32,7 +32,7 @@ def _activity_days(source, exposures: ir.Table, start_day: dt.date, end_day: dt.
     events = events.filter(events.event.isin(["pdp_view", "add_to_cart"]))
     e = events.join(exposures, "user_id").select("user_id", "ts", "event", "first_exposure_at")
     e = e.filter((e.ts >= e.first_exposure_at) & (e.ts < window_end))
-    count = lambda cond: cond.cast("int64").sum()  # noqa: E731
+    count = lambda cond: cond.sum()  # noqa: E731
     event_days = e.group_by("user_id", day=e.ts.date()).aggregate(
         d_pdp_views=count(e.event == "pdp_view"), d_add_to_carts=count(e.event == "add_to_cart"))
 

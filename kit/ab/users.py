@@ -64,7 +64,7 @@ def user_metrics(source, experiment_id: str, pre_window_days: int = 14, *, end: 
     e = events.join(exposures, "user_id").select("user_id", "ts", "event", "first_exposure_at")
     post = (e.ts >= e.first_exposure_at) & (e.ts < window_end)
     pre = (e.ts >= e.first_exposure_at - lookback) & (e.ts < e.first_exposure_at)
-    count = lambda cond: cond.cast("int64").sum()  # noqa: E731
+    count = lambda cond: cond.sum()  # noqa: E731
     event_counts = e.group_by("user_id").aggregate(
         pdp_views=count(post & (e.event == "pdp_view")), add_to_carts=count(post & (e.event == "add_to_cart")),
         pre_pdp_views=count(pre & (e.event == "pdp_view")), pre_add_to_carts=count(pre & (e.event == "add_to_cart")))

@@ -238,7 +238,7 @@ def event_kpis(source, promotion_id: str, *, pre_days: int = 14, gmv_basis: str 
     start, end = pd.Timestamp(row["start"]).date(), pd.Timestamp(row["end"]).date()
     all_orders = _order_filter(source.table("orders"), gmv_basis)
     event = all_orders.filter(all_orders.promotion_id == str(promotion_id))
-    stats = event.aggregate(gmv=event.gmv.sum(), orders=event.count(), presale=event.is_presale.cast("int64").sum(),
+    stats = event.aggregate(gmv=event.gmv.sum(), orders=event.count(), presale=event.is_presale.sum(),
                             buyers=event.user_id.nunique()).to_pandas().iloc[0]
     if not stats["orders"]:
         raise ValueError(f"table 'orders': no orders carry promotion_id {promotion_id!r}; "
