@@ -84,7 +84,7 @@ def user_metrics(source, experiment_id: str, pre_window_days: int = 14, *, end: 
     return joined.select(
         exposures.user_id, exposures.variant, exposures.first_exposure_at,
         zero("pdp_views"), zero("add_to_carts"), zero("orders"), zero("revenue", "float64"),
-        (joined.orders.fill_null(0) > 0).cast("int64").name("converted"),
+        (joined.orders.fill_null(0) > 0).ifelse(1, 0).cast("int64").name("converted"),
         zero("pre_pdp_views"), zero("pre_add_to_carts"), zero("pre_orders"), zero("pre_revenue", "float64"),
-        (joined.pre_orders.fill_null(0) > 0).cast("int64").name("pre_converted"),
+        (joined.pre_orders.fill_null(0) > 0).ifelse(1, 0).cast("int64").name("pre_converted"),
     )
