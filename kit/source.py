@@ -66,6 +66,7 @@ class Source:
     """
 
     def __init__(self, backend: ibis.BaseBackend, *, name: str, files: "dict[str, Path | str] | None" = None,
+                 views: dict[str, str] | None = None,
                  timezone: str = config.DEFAULT_TIMEZONE, channels: list[str] | None = None,
                  reuse_checks: bool = True):
         self.backend = backend
@@ -74,6 +75,7 @@ class Source:
         self.timezone = timezone
         self.channels = list(channels) if channels is not None else list(params_module.defaults().channels)
         self._files = files or {}  # table -> local Path (or, on Spark, a remote URI)
+        self._views = views or {}  # table -> the backend's name for it
         self._specs = specs(self.channels)
         self._checked: dict[str, ir.Table] = {}
         self._raw: dict[str, ir.Table] = {}
@@ -91,7 +93,7 @@ class Source:
     # -- raw access -------------------------------------------------------------------------
     def tables(self) -> list[str]:
         """Contract tables this source has (files first, then tables of the backend's catalog)."""
-        present = set(self._files) | set(self.backend.list_tables())
+        present = set(self._files) | set(self._views) | set(self.backend.list_tables())
         return [t for t in TABLES if t in present]
 
     def raw(self, name: str) -> ir.Table:
@@ -99,14 +101,16 @@ class Source:
         if name not in self._specs:
             raise KeyError(f"'{name}' is not a table of the data contract; tables: {', '.join(TABLES)}")
         if name in self._files:
-            return _marked_instants(self.backend, name, _read_file(self.backend, name, self._files[name]))
+            return _marked_instants(self.backend, _read_file(self.backend, name, self._files[name]))
+        if name in self._views:
+            return _marked_instants(self.backend, self.backend.table(self._views[name]))
         if name not in self.backend.list_tables():
             if self._files:
                 raise FileNotFoundError(
                     f"{self.name}: no file for table '{name}' (looked for {name}.parquet, {name}.csv, {name}.csv.gz "
                     f"or a folder {name}/ of Parquet files); tables found: {', '.join(self.tables()) or 'none'}")
             raise FileNotFoundError(f"{self.name}: no table '{name}'; tables present: {', '.join(sorted(self.backend.list_tables()))}")
-        return _marked_instants(self.backend, name, self.backend.table(name))
+        return _marked_instants(self.backend, self.backend.table(name))
 
     # -- checked access ---------------------------------------------------------------------
     def table(self, name: str, quarter: "str | Quarter | None" = None) -> ir.Table:
@@ -209,7 +213,7 @@ class Source:
         return counts
 
 
-def _marked_instants(backend: ibis.BaseBackend, name: str, raw: ir.Table) -> ir.Table:
+def _marked_instants(backend: ibis.BaseBackend, raw: ir.Table) -> ir.Table:
     """The table with its instants typed as such. Ibis reads Spark's ``TimestampType`` (an instant,
     shown in the session's zone, which Ibis sets to UTC) as a zone-less timestamp, so the contract
     would take UTC wall time for local time; the Spark schema tells the two kinds apart
@@ -218,7 +222,7 @@ def _marked_instants(backend: ibis.BaseBackend, name: str, raw: ir.Table) -> ir.
         return raw
     from pyspark.sql.types import TimestampType
 
-    instants = [f.name for f in backend._session.table(name).schema.fields
+    instants = [f.name for f in backend._session.table(raw.get_name()).schema.fields
                 if type(f.dataType) is TimestampType and f.name in raw.columns]
     return raw.mutate(**{c: raw[c].cast(dt.Timestamp(timezone="UTC")) for c in instants}) if instants else raw
 
@@ -226,9 +230,10 @@ def _marked_instants(backend: ibis.BaseBackend, name: str, raw: ir.Table) -> ir.
 def _read_file(backend: ibis.BaseBackend, name: str, path: "Path | str") -> ir.Table:
     text = str(path)
     if backend.name == "pyspark":  # Spark reads a folder of parts, a glob or a remote URI itself
+        view = _view_name(name, text)
         if text.endswith((".csv", ".csv.gz")):
-            return backend.read_csv(text, table_name=name, inferSchema=False)  # text, as below
-        return backend.read_parquet(text, table_name=name)
+            return backend.read_csv(text, table_name=view, inferSchema=False)  # text, as below
+        return backend.read_parquet(text, table_name=view)
     path = Path(path)
     if path.is_dir():
         return backend.read_parquet(str(path / "*.parquet"), table_name=name)
@@ -237,6 +242,12 @@ def _read_file(backend: ibis.BaseBackend, name: str, path: "Path | str") -> ir.T
     # CSVs are read as text so the contract parses every value itself: ids keep leading zeros and
     # a bad value is reported with its row instead of silently turning the column into text.
     return backend.read_csv(str(path), table_name=name, all_varchar=True)
+
+
+def _view_name(name: str, where: str) -> str:
+    """A Spark view per stored table: sources in one session (one per process) never replace each
+    other's tables, and two sources over the same files share the view."""
+    return f"kit_{name}_{hashlib.sha256(where.encode()).hexdigest()[:12]}"
 
 
 def _spark_source(spec: "params_module.SourceSpec", options: dict) -> Source:
@@ -254,6 +265,7 @@ def _spark_source(spec: "params_module.SourceSpec", options: dict) -> Source:
     session = builder.getOrCreate()
     backend = ibis.pyspark.connect(session)
     files: dict[str, "Path | str"] = {}
+    views: dict[str, str] = {}
     for name, where in spec.tables.items():
         if name not in TABLES:
             raise KeyError(f"source tables: '{name}' is not a table of the data contract; tables: {', '.join(TABLES)}")
@@ -263,9 +275,10 @@ def _spark_source(spec: "params_module.SourceSpec", options: dict) -> Source:
         elif "/" in where or "://" in where:
             files[name] = where  # a remote URI (s3a://, hdfs://, abfss://): read by Spark, never fingerprinted
         else:
-            session.table(where).createOrReplaceTempView(name)
+            views[name] = _view_name(name, where)
+            session.table(where).createOrReplaceTempView(views[name])
     shown = spec.master or session.sparkContext.master
-    return Source(backend, name=f"spark {shown}", files=files, **options)
+    return Source(backend, name=f"spark {shown}", files=files, views=views, **options)
 
 
 def _find_files(folder: Path) -> dict[str, Path]:
