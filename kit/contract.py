@@ -402,7 +402,7 @@ def check_and_normalise(
         if rule.column in schema:
             checks.append(({"column": rule.column, "rule": rule.text}, rule.broken(paired).fill_null(False), None))
 
-    counts = paired.aggregate(**{f"c{i}": predicate.cast("int64").sum() for i, (_, predicate, _) in enumerate(checks)}) if checks else None
+    counts = paired.aggregate(**{f"c{i}": predicate.sum() for i, (_, predicate, _) in enumerate(checks)}) if checks else None
     counted = counts.to_pyarrow().to_pylist()[0] if counts is not None else {}
     for i, (info, predicate, shown) in enumerate(checks):
         rows = counted.get(f"c{i}") or 0

@@ -115,10 +115,24 @@ class ChannelParams(_Model):
     target_roas: float | None = Field(default=None, gt=0, description="blended ROAS the reallocation must meet (None: keep the budget)")
 
 
+class SourceSpec(_Model):
+    """A data source that needs a session of its own, opened by each process that reads it (every
+    notebook kernel of a report): Spark over files or catalog tables. Warehouses are an Ibis URL
+    string instead (``postgres://user@host/db``)."""
+
+    kind: Literal["spark"]
+    master: str | None = Field(default=None, description='"local[2]", "spark://host:7077", "yarn"; null = the session\'s default')
+    conf: dict[str, str] = Field(default={}, description="Spark settings for the session builder, e.g. spark.sql.shuffle.partitions")
+    tables: dict[str, str] = Field(default={}, description="table -> a Parquet/CSV path (file, folder, URI) or a catalog table name")
+
+    def __hash__(self) -> int:  # frozen, but its dicts are not hashable
+        return hash(self.model_dump_json())
+
+
 class Params(_Model):
     quarter: str
     timezone: str = config.DEFAULT_TIMEZONE
-    source: str | None = None
+    source: str | SourceSpec | None = None
     gmv_basis: Literal["paid", "net_of_refunds"] = "paid"
     currency: Currency = Currency()
     project: str | None = Field(default=None, description="set by load: the project folder (None: the embedded sample project)")

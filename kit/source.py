@@ -7,7 +7,14 @@ Accepted sources:
   or a sub-folder ``orders/`` of Parquet parts;
 - a DuckDB database file (``.duckdb``, ``.ddb``, ``.db``), opened read-only;
 - an Ibis connection URL (``postgres://…``, ``duckdb:///path``, ``bigquery://…``);
-- an Ibis backend object you connected yourself (e.g. ``ibis.pyspark.connect(spark)``).
+- an Ibis backend object you connected yourself (e.g. ``ibis.pyspark.connect(spark)``);
+- a Spark source described in params (:class:`kit.params.SourceSpec`, or the same as a dict:
+  ``{"kind": "spark", "master": "local[2]", "conf": {...}, "tables": {"events": "s3://…/events/", …}}``):
+  each process opens its own session.
+
+Time: a column stored as an instant (DuckDB/PostgreSQL ``timestamptz``, Spark ``TimestampType``)
+is converted once to local wall time; a zone-less one (``timestamp``, Spark ``TimestampNTZType``)
+is read as local time already.
 
 Everything stays in the engine: ``Source.table`` returns an Ibis expression, and analyses
 aggregate it there before anything reaches pandas.
@@ -25,6 +32,7 @@ from typing import Any
 
 import duckdb
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from kit import config
@@ -57,7 +65,8 @@ class Source:
     checks every table regardless (``kit validate`` does).
     """
 
-    def __init__(self, backend: ibis.BaseBackend, *, name: str, files: dict[str, Path] | None = None,
+    def __init__(self, backend: ibis.BaseBackend, *, name: str, files: "dict[str, Path | str] | None" = None,
+                 views: dict[str, str] | None = None,
                  timezone: str = config.DEFAULT_TIMEZONE, channels: list[str] | None = None,
                  reuse_checks: bool = True):
         self.backend = backend
@@ -65,7 +74,8 @@ class Source:
         self.name = name
         self.timezone = timezone
         self.channels = list(channels) if channels is not None else list(params_module.defaults().channels)
-        self._files = files or {}
+        self._files = files or {}  # table -> local Path (or, on Spark, a remote URI)
+        self._views = views or {}  # table -> the backend's name for it
         self._specs = specs(self.channels)
         self._checked: dict[str, ir.Table] = {}
         self._raw: dict[str, ir.Table] = {}
@@ -82,25 +92,25 @@ class Source:
 
     # -- raw access -------------------------------------------------------------------------
     def tables(self) -> list[str]:
-        """Contract tables this source has."""
-        if self._files:
-            return [t for t in TABLES if t in self._files]
-        present = set(self.backend.list_tables())
+        """Contract tables this source has (files first, then tables of the backend's catalog)."""
+        present = set(self._files) | set(self._views) | set(self.backend.list_tables())
         return [t for t in TABLES if t in present]
 
     def raw(self, name: str) -> ir.Table:
         """The table as stored, unchecked (for inspection; analyses use :meth:`table`)."""
         if name not in self._specs:
             raise KeyError(f"'{name}' is not a table of the data contract; tables: {', '.join(TABLES)}")
-        if self._files:
-            if name not in self._files:
+        if name in self._files:
+            return _marked_instants(self.backend, _read_file(self.backend, name, self._files[name]))
+        if name in self._views:
+            return _marked_instants(self.backend, self.backend.table(self._views[name]))
+        if name not in self.backend.list_tables():
+            if self._files:
                 raise FileNotFoundError(
                     f"{self.name}: no file for table '{name}' (looked for {name}.parquet, {name}.csv, {name}.csv.gz "
                     f"or a folder {name}/ of Parquet files); tables found: {', '.join(self.tables()) or 'none'}")
-            return _read_file(self.backend, name, self._files[name])
-        if name not in self.backend.list_tables():
             raise FileNotFoundError(f"{self.name}: no table '{name}'; tables present: {', '.join(sorted(self.backend.list_tables()))}")
-        return self.backend.table(name)
+        return _marked_instants(self.backend, self.backend.table(name))
 
     # -- checked access ---------------------------------------------------------------------
     def table(self, name: str, quarter: "str | Quarter | None" = None) -> ir.Table:
@@ -155,9 +165,10 @@ class Source:
 
     def fingerprint(self, name: str) -> str | None:
         """A digest of the table's files (path, size, modification and change times, inode), of the
-        rules it is checked against and of the checking code; ``None`` when the table is not a local file."""
+        rules it is checked against and of the checking code; ``None`` when the table is not a local
+        file (a database or catalog table, a remote URI: no cheap sign of change, so checked every time)."""
         path = self._files.get(name)
-        if path is None:
+        if not isinstance(path, Path):
             return None
         digest = hashlib.sha256()
         for file in sorted(path.glob("*.parquet")) if path.is_dir() else [path]:
@@ -202,7 +213,28 @@ class Source:
         return counts
 
 
-def _read_file(backend: ibis.BaseBackend, name: str, path: Path) -> ir.Table:
+def _marked_instants(backend: ibis.BaseBackend, raw: ir.Table) -> ir.Table:
+    """The table with its instants typed as such. Ibis reads Spark's ``TimestampType`` (an instant,
+    shown in the session's zone, which Ibis sets to UTC) as a zone-less timestamp, so the contract
+    would take UTC wall time for local time; the Spark schema tells the two kinds apart
+    (``TimestampNTZType`` is zone-less wall time). Other backends type their columns correctly."""
+    if backend.name != "pyspark":
+        return raw
+    from pyspark.sql.types import TimestampType
+
+    instants = [f.name for f in backend._session.table(raw.get_name()).schema.fields
+                if type(f.dataType) is TimestampType and f.name in raw.columns]
+    return raw.mutate(**{c: raw[c].cast(dt.Timestamp(timezone="UTC")) for c in instants}) if instants else raw
+
+
+def _read_file(backend: ibis.BaseBackend, name: str, path: "Path | str") -> ir.Table:
+    text = str(path)
+    if backend.name == "pyspark":  # Spark reads a folder of parts, a glob or a remote URI itself
+        view = _view_name(name, text)
+        if text.endswith((".csv", ".csv.gz")):
+            return backend.read_csv(text, table_name=view, inferSchema=False)  # text, as below
+        return backend.read_parquet(text, table_name=view)
+    path = Path(path)
     if path.is_dir():
         return backend.read_parquet(str(path / "*.parquet"), table_name=name)
     if path.suffix == ".parquet":
@@ -210,6 +242,43 @@ def _read_file(backend: ibis.BaseBackend, name: str, path: Path) -> ir.Table:
     # CSVs are read as text so the contract parses every value itself: ids keep leading zeros and
     # a bad value is reported with its row instead of silently turning the column into text.
     return backend.read_csv(str(path), table_name=name, all_varchar=True)
+
+
+def _view_name(name: str, where: str) -> str:
+    """A Spark view per stored table: sources in one session (one per process) never replace each
+    other's tables, and two sources over the same files share the view."""
+    return f"kit_{name}_{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
+def _spark_source(spec: "params_module.SourceSpec", options: dict) -> Source:
+    """A Source over a Spark session built from ``spec``: the session of this process if one
+    runs already (``getOrCreate``: settings it cannot take at runtime keep their values), else a
+    new one. Table paths are read as files (and fingerprinted when local); other names are
+    catalog tables, shown to the kit under the contract's table names."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    if spec.master:
+        builder = builder.master(spec.master)
+    for key, value in spec.conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    backend = ibis.pyspark.connect(session)
+    files: dict[str, "Path | str"] = {}
+    views: dict[str, str] = {}
+    for name, where in spec.tables.items():
+        if name not in TABLES:
+            raise KeyError(f"source tables: '{name}' is not a table of the data contract; tables: {', '.join(TABLES)}")
+        local = Path(where).expanduser()
+        if local.exists():
+            files[name] = local.resolve()
+        elif "/" in where or "://" in where:
+            files[name] = where  # a remote URI (s3a://, hdfs://, abfss://): read by Spark, never fingerprinted
+        else:
+            views[name] = _view_name(name, where)
+            session.table(where).createOrReplaceTempView(views[name])
+    shown = spec.master or session.sparkContext.master
+    return Source(backend, name=f"spark {shown}", files=files, views=views, **options)
 
 
 def _find_files(folder: Path) -> dict[str, Path]:
@@ -239,6 +308,10 @@ def connect(source: Any = None, *, params: "params_module.Params | None" = None,
         source = p.source
     options = {"timezone": timezone, "channels": channels, "reuse_checks": reuse_checks}
 
+    if isinstance(source, dict):
+        source = params_module.SourceSpec.model_validate(source)
+    if isinstance(source, params_module.SourceSpec):
+        return _spark_source(source, options)
     if isinstance(source, ibis.BaseBackend):
         return Source(source, name=f"{source.name} backend", **options)
     if source is None and p.project is not None:

@@ -32,7 +32,7 @@ def _activity_days(source, exposures: ir.Table, start_day: dt.date, end_day: dt.
     events = events.filter(events.event.isin(["pdp_view", "add_to_cart"]))
     e = events.join(exposures, "user_id").select("user_id", "ts", "event", "first_exposure_at")
     e = e.filter((e.ts >= e.first_exposure_at) & (e.ts < window_end))
-    count = lambda cond: cond.cast("int64").sum()  # noqa: E731
+    count = lambda cond: cond.sum()  # noqa: E731
     event_days = e.group_by("user_id", day=e.ts.date()).aggregate(
         d_pdp_views=count(e.event == "pdp_view"), d_add_to_carts=count(e.event == "add_to_cart"))
 
@@ -73,7 +73,7 @@ def daily_user_metrics(source, experiment_id: str, pre_window_days: int = 14, *,
         "user_id", "variant", "day",
         *[value.cast("int64").name(name) for name, value in daily.items()],
         revenue.cast("float64").name("revenue"),
-        (daily["orders"] > 0).cast("int64").name("converted"),
+        (daily["orders"] > 0).ifelse(1, 0).cast("int64").name("converted"),
         "pre_pdp_views", "pre_add_to_carts", "pre_orders", "pre_revenue", "pre_converted",
     )
 
@@ -139,7 +139,7 @@ def daily_arm_moments(source, users: ir.Table, metrics, *, gmv_basis: str = "pai
 
         def value(column: str, prefix: str):
             total = active[f"{prefix}_{_CUMULATED[column]}"]
-            return (total > 0).cast("int64") if column == "converted" else total
+            return (total > 0).ifelse(1, 0).cast("int64") if column == "converted" else total
 
         change_aggs = {f"s{columns.index(c)}": (value(c, "c") - value(c, "b")).sum() for c in cumulated}
         for a, b in pairs:

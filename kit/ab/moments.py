@@ -69,7 +69,7 @@ def check_one_arm_per_user(table: ir.Table, variant: str, unit: str | None) -> N
     if stats["rows"] == stats["users"]:
         return
     dupes = table.group_by(unit).aggregate(rows=ibis._.count(), arms=table[variant].nunique()).filter(ibis._.rows > 1)
-    summary = dupes.aggregate(users=ibis._.count(), two_arms=(ibis._.arms > 1).cast("int64").sum()).to_pyarrow().to_pylist()[0]
+    summary = dupes.aggregate(users=ibis._.count(), two_arms=(ibis._.arms > 1).sum()).to_pyarrow().to_pylist()[0]
     example = dupes.order_by(unit).limit(1).to_pyarrow().to_pylist()[0]
     arms = table.filter(table[unit] == example[unit]).select(variant).distinct().order_by(variant).to_pyarrow()[variant].to_pylist()
     raise ValueError(
@@ -112,9 +112,9 @@ def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str
     aggregates = {"n": ibis._.count()}
     for i in range(len(columns)):
         aggregates[f"s{i}"] = value[i].sum()
-        aggregates[f"null{i}"] = value[i].isnull().cast("int64").sum()
+        aggregates[f"null{i}"] = value[i].isnull().sum()
     for i in proportion_columns:
-        aggregates[f"bad{i}"] = (~value[i].isin([0.0, 1.0])).fill_null(False).cast("int64").sum()
+        aggregates[f"bad{i}"] = (~value[i].isin([0.0, 1.0])).fill_null(False).sum()
     for a, b in sorted(pairs):
         aggregates[f"p{a}_{b}"] = (value[a] * value[b]).sum()
     grouped = table.group_by(table[variant].cast("string").name("__arm")).aggregate(**aggregates)

@@ -64,7 +64,7 @@ def user_metrics(source, experiment_id: str, pre_window_days: int = 14, *, end: 
     e = events.join(exposures, "user_id").select("user_id", "ts", "event", "first_exposure_at")
     post = (e.ts >= e.first_exposure_at) & (e.ts < window_end)
     pre = (e.ts >= e.first_exposure_at - lookback) & (e.ts < e.first_exposure_at)
-    count = lambda cond: cond.cast("int64").sum()  # noqa: E731
+    count = lambda cond: cond.sum()  # noqa: E731
     event_counts = e.group_by("user_id").aggregate(
         pdp_views=count(post & (e.event == "pdp_view")), add_to_carts=count(post & (e.event == "add_to_cart")),
         pre_pdp_views=count(pre & (e.event == "pdp_view")), pre_add_to_carts=count(pre & (e.event == "add_to_cart")))
@@ -84,7 +84,7 @@ def user_metrics(source, experiment_id: str, pre_window_days: int = 14, *, end: 
     return joined.select(
         exposures.user_id, exposures.variant, exposures.first_exposure_at,
         zero("pdp_views"), zero("add_to_carts"), zero("orders"), zero("revenue", "float64"),
-        (joined.orders.fill_null(0) > 0).cast("int64").name("converted"),
+        (joined.orders.fill_null(0) > 0).ifelse(1, 0).cast("int64").name("converted"),
         zero("pre_pdp_views"), zero("pre_add_to_carts"), zero("pre_orders"), zero("pre_revenue", "float64"),
-        (joined.pre_orders.fill_null(0) > 0).cast("int64").name("pre_converted"),
+        (joined.pre_orders.fill_null(0) > 0).ifelse(1, 0).cast("int64").name("pre_converted"),
     )

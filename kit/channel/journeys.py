@@ -19,6 +19,7 @@ import ibis
 import pandas as pd
 
 from kit.channel._common import fetch, resolve_params, resolve_source
+from kit.engines import has_fast_asof, has_record_arrays, next_at_or_after
 from kit.quarter import Quarter
 
 _LOOKBACK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([DdHh])\s*$")
@@ -55,12 +56,25 @@ def _lag_days(seconds) -> ibis.Expr:
     return (seconds / 86400).floor().cast("int64")
 
 
+def _seconds_between(later, earlier) -> ibis.Expr:
+    """Exact seconds from ``earlier`` to ``later`` (Spark's epoch seconds drop the fraction, which
+    moves a gap of 29 days 23:59:59.6 across a day or the lookback's edge)."""
+    return later.delta(earlier, unit="microsecond") / 1e6
+
+
 def _path_and_lags(journeys, lag) -> ibis.Table:
     """``path`` and ``lags`` from each journey's ``touches`` put in time order; ``lag(journeys, touch)``
     is a touch's lag in days."""
     journeys = journeys.mutate(touches=journeys.touches.sort())
     return journeys.mutate(path=journeys.touches.map(lambda t: t["channel"]),
                            lags=journeys.touches.map(lambda t: lag(journeys, t)))
+
+
+def _ordered_path_and_lags(touches, keys, lag, **aggregates) -> ibis.Table:
+    """``path`` and ``lags`` per journey (``keys``) as arrays aggregated in (ts, channel) order."""
+    order = [touches.ts, touches.channel]
+    return touches.group_by(keys).aggregate(path=touches.channel.collect(order_by=order),
+                                            lags=lag.collect(order_by=order), **aggregates)
 
 
 def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta | None" = None, *,
@@ -90,31 +104,44 @@ def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta |
         order_id=orders.order_id.min(), gmv=orders.gmv.argmin(orders.order_id))
     buyers = next_orders.select(buyer=next_orders.order_user).distinct()
     of_buyers = touches.semi_join(buyers, touches.user_id == buyers.buyer)
-    matched = of_buyers.asof_join(next_orders, of_buyers.ts <= next_orders.paid_at,
-                                  predicates=[of_buyers.user_id == next_orders.order_user])
+    if has_fast_asof(touches):
+        matched = of_buyers.asof_join(next_orders, of_buyers.ts <= next_orders.paid_at,
+                                      predicates=[of_buyers.user_id == next_orders.order_user])
+    else:  # the same match by one ordered pass, then the order's id and value by an equi-join
+        times = next_orders.select(user_id=next_orders.order_user, paid_at=next_orders.paid_at)
+        found = next_at_or_after(of_buyers, "ts", times, "paid_at", ["user_id"], name="__paid_at")
+        matched = found.left_join(next_orders, [found.user_id == next_orders.order_user,
+                                                found.__paid_at == next_orders.paid_at])
     columns = ["user_id", "ts", "channel", "paid_at", "order_id", "gmv"]
     unmatched = touches.anti_join(buyers, touches.user_id == buyers.buyer).mutate(
         **{name: ibis.null(next_orders[name].type()) for name in ("paid_at", "order_id", "gmv")})
     joined = matched.select(*columns).union(unmatched.select(*columns))
     seconds = window.total_seconds()
-    gap = (joined.paid_at.epoch_seconds() - joined.ts.epoch_seconds())
+    gap = _seconds_between(joined.paid_at, joined.ts)
     joined = joined.mutate(gap_seconds=gap,
                            converted=joined.paid_at.notnull() & (gap <= seconds))
     converting = joined.filter(joined.converted & (joined.paid_at >= quarter_start) & (joined.paid_at < quarter_end))
     # A touch whose order lands after the quarter converts next quarter: neither a conversion nor a null here.
     lost = joined.filter(~joined.converted & (joined.ts >= quarter_start))
 
-    converted_journeys = converting.group_by("order_id").aggregate(
-        touches=_touch(converting, lag=_lag_days(converting.gap_seconds)).collect(), value=converting.gmv.max(),
-    ).mutate(conversions=ibis.literal(1), nulls=ibis.literal(0))
-    converted_journeys = _path_and_lags(converted_journeys, lambda journeys, t: t["lag"])
     # Touches between two orders (or after the last) that led to none: one null journey per user and
     # next order; lags count from the journey's last touch.
-    null_journeys = lost.group_by(["user_id", "paid_at"]).aggregate(
-        touches=_touch(lost).collect(), last_ts=lost.ts.max(), value=ibis.literal(0.0),
-    ).mutate(conversions=ibis.literal(0), nulls=ibis.literal(1))
-    null_journeys = _path_and_lags(
-        null_journeys, lambda journeys, t: _lag_days(journeys.last_ts.epoch_seconds() - t["ts"].epoch_seconds()))
+    if has_record_arrays(touches):
+        converted_journeys = converting.group_by("order_id").aggregate(
+            touches=_touch(converting, lag=_lag_days(converting.gap_seconds)).collect(), value=converting.gmv.max())
+        converted_journeys = _path_and_lags(converted_journeys, lambda journeys, t: t["lag"])
+        null_journeys = lost.group_by(["user_id", "paid_at"]).aggregate(
+            touches=_touch(lost).collect(), last_ts=lost.ts.max(), value=ibis.literal(0.0))
+        null_journeys = _path_and_lags(
+            null_journeys, lambda journeys, t: _lag_days(_seconds_between(journeys.last_ts, t["ts"])))
+    else:  # ordered aggregates instead of arrays of records
+        converted_journeys = _ordered_path_and_lags(converting, "order_id", _lag_days(converting.gap_seconds),
+                                                    value=converting.gmv.max())
+        last_ts = lost.ts.max().over(group_by=["user_id", "paid_at"])
+        lost = lost.mutate(__lag=_lag_days(_seconds_between(last_ts, lost.ts)))
+        null_journeys = _ordered_path_and_lags(lost, ["user_id", "paid_at"], lost.__lag, value=ibis.literal(0.0))
+    converted_journeys = converted_journeys.mutate(conversions=ibis.literal(1), nulls=ibis.literal(0))
+    null_journeys = null_journeys.mutate(conversions=ibis.literal(0), nulls=ibis.literal(1))
     columns = ["path", "lags", "value", "conversions", "nulls"]
     journeys = converted_journeys.select(*columns).union(null_journeys.select(*columns))
     grouped = journeys.group_by(["path", "lags"]).aggregate(

@@ -32,7 +32,7 @@ def _quarter_metrics(src, p, q: Quarter, first_orders) -> pd.DataFrame:
     new_by = fetch(new.group_by("channel").aggregate(new_customers=new.count()))
     sessions = src.table("sessions", quarter=q)
     sessions_by = fetch(sessions.group_by("channel").aggregate(sessions=sessions.count(),
-                                                               paid_sessions=sessions.is_paid.cast("int64").sum()))
+                                                               paid_sessions=sessions.is_paid.sum()))
     frame = pd.DataFrame({"channel": list(p.channels)})
     for part in (spend_by, orders_by, new_by, sessions_by):
         frame = frame.merge(part, on="channel", how="left")

@@ -1,4 +1,4 @@
-"""The funnel's chains, built inside the engine (Ibis; as-of joins on DuckDB).
+"""The funnel's chains, built inside the engine (Ibis; as-of joins on DuckDB, window functions elsewhere).
 
 For every counted step-1 event (a *start*) the chain takes, step by step, the earliest event of the
 next step at or after the previous step's time, as long as it lies within the window of the start.
@@ -19,6 +19,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from kit.engines import has_fast_asof
+from kit.funnel import _portable
 from kit.funnel._input import Step, interval_literal, require_columns
 
 UNIT, TS, STEP, HOLD, PART, START_ID = "__unit", "__ts", "__step", "__hold", "__part", "__start"
@@ -126,8 +128,8 @@ def _check(tagged: ir.Table, spec: ChainSpec) -> None:
         "null_unit": (tagged[UNIT].isnull(), spec.unit, "must not be empty (null) on step events (it is the unit)"),
     }
     if flags:
-        problems["overlap"] = (sum(tagged[f].cast("int8") for f in flags) > 1, None, None)
-    counts = tagged.aggregate(**{k: v[0].cast("int64").sum() for k, v in problems.items()}).to_pyarrow().to_pylist()[0]
+        problems["overlap"] = (sum(tagged[f].cast("int32") for f in flags) > 1, None, None)
+    counts = tagged.aggregate(**{k: v[0].sum() for k, v in problems.items()}).to_pyarrow().to_pylist()[0]
     names = {UNIT: spec.unit, TS: "ts", HOLD: spec.hold}
     for key, (predicate, column, rule) in problems.items():
         rows = counts[key] or 0
@@ -189,7 +191,10 @@ def _spread(rows: ir.Table, near: ir.Table, window: pd.Timedelta) -> ir.Table:
 def _next_level(level: ir.Table, step_events: ir.Table, j: int, window: ir.IntervalScalar, keys: list[str]) -> ir.Table:
     """The chains of ``level`` that reach step ``j``, with ``t{j}``: the earliest step-j event at or
     after ``t{j-1}``, kept only if it lies within the window of ``t0``. Chains that stop are dropped
-    here (they stay in the lower levels), so each join only carries the chains still alive."""
+    here (they stay in the lower levels), so each join only carries the chains still alive.
+    Engines without a fast as-of join take the window-function form of the same rule."""
+    if not has_fast_asof(level):
+        return _portable.next_level(level, step_events, j, window, keys, TS, STEP, time_column)
     right = step_events.filter(step_events[STEP] == j).select(
         **{f"__r{k}": step_events[k] for k in keys}, __rts=step_events[TS]).view()
     level = level.view()  # a fresh relation, so Ibis does not fold this join into the previous one
@@ -369,7 +374,7 @@ def reached_counts(tagged: ir.Table, spec: ChainSpec, lv: Levels | None = None) 
                 wide[f"reached_{j}"] = 0
         return wide[[*by, *[f"reached_{j}" for j in range(k)]]]
     chain = chains(tagged, spec, times=False, lv=lv)
-    reached = {f"reached_{j}": (chain.depth > j).cast("int64").sum() for j in range(k)}
+    reached = {f"reached_{j}": (chain.depth > j).sum() for j in range(k)}
     return (chain.group_by(by).aggregate(**reached) if by else chain.aggregate(**reached)).to_pandas()
 
 

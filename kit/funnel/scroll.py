@@ -132,7 +132,7 @@ def scroll_exits(events, by=None, *, session: str = "session_id", quarter=None, 
     pdp = pdp.filter(is_view | pdp.screen.notnull()).select(
         session, "ts", *by, *[c for c in ties if c not in by], __kind=ibis.ifelse(is_view, 0, 1), __screen=screen)
     order = ["ts", "__kind", "__screen", *ties]
-    numbered = pdp.mutate(__view=(pdp.__kind == 0).cast("int64").sum().over(
+    numbered = pdp.mutate(__view=(pdp.__kind == 0).sum().over(
         ibis.cumulative_window(group_by=session, order_by=order)))
     opened = numbered.__kind == 0
     # View 0 of a session holds its scrolls before any view (orphans): counted in the same query,
