@@ -3,8 +3,9 @@
 Accepted sources:
 
 - ``None``: the embedded default, DuckDB over the sample data in ``data/sample``;
-- a folder of files named after the tables: ``orders.parquet``, ``orders.csv`` (or ``.csv.gz``),
-  or a sub-folder ``orders/`` of Parquet parts;
+- a folder of files named after the tables: ``orders.parquet``, ``orders.csv`` (or ``.csv.gz``,
+  in UTF-8, GBK/GB18030 or UTF-16), ``orders.xlsx``, or a sub-folder ``orders/`` of Parquet parts;
+  a ``kit-mapping.yaml`` beside them maps an export's files, columns and values (:mod:`kit.mapping`);
 - a DuckDB database file (``.duckdb``, ``.ddb``, ``.db``), opened read-only;
 - an Ibis connection URL (``postgres://…``, ``duckdb:///path``, ``bigquery://…``);
 - an Ibis backend object you connected yourself (e.g. ``ibis.pyspark.connect(spark)``).
@@ -29,8 +30,10 @@ import ibis.expr.types as ir
 
 from kit import config
 from kit import contract as _contract_module
+from kit import files as files_module
+from kit import mapping as mapping_module
 from kit import params as params_module
-from kit.contract import TABLES, ContractError, check_and_normalise, normalise, specs
+from kit.contract import TABLES, ContractError, check_and_normalise, normalise, raise_violations, specs
 from kit.quarter import Quarter
 
 _DB_SUFFIXES = (".duckdb", ".ddb", ".db")
@@ -42,6 +45,12 @@ PASSED_FOLDER = "contract-passed"
 def _checking_code_digest() -> str:
     """A digest of the code that checks tables: a new rule or a fixed check invalidates old passes."""
     return hashlib.sha256(Path(_contract_module.__file__).read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _reading_code_digest() -> str:
+    """A digest of the code that reads files and maps columns (it shapes what is checked)."""
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (files_module, mapping_module))).hexdigest()
 
 
 class Source:
@@ -59,8 +68,11 @@ class Source:
 
     def __init__(self, backend: ibis.BaseBackend, *, name: str, files: dict[str, Path] | None = None,
                  timezone: str = config.DEFAULT_TIMEZONE, channels: list[str] | None = None,
-                 reuse_checks: bool = True):
+                 reuse_checks: bool = True, mapping: "mapping_module.Mapping | None" = None,
+                 ambiguous: dict[str, list[Path]] | None = None):
         self.backend = backend
+        self.mapping = mapping or mapping_module.Mapping()
+        self._ambiguous = ambiguous or {}
         self.reuse_checks = reuse_checks
         self.name = name
         self.timezone = timezone
@@ -83,8 +95,8 @@ class Source:
     # -- raw access -------------------------------------------------------------------------
     def tables(self) -> list[str]:
         """Contract tables this source has."""
-        if self._files:
-            return [t for t in TABLES if t in self._files]
+        if self._files or self._ambiguous:
+            return [t for t in TABLES if t in self._files or t in self._ambiguous]
         present = set(self.backend.list_tables())
         return [t for t in TABLES if t in present]
 
@@ -92,12 +104,20 @@ class Source:
         """The table as stored, unchecked (for inspection; analyses use :meth:`table`)."""
         if name not in self._specs:
             raise KeyError(f"'{name}' is not a table of the data contract; tables: {', '.join(TABLES)}")
+        if name in self._ambiguous:
+            found = self._ambiguous[name]
+            raise_violations(self.name, [{"table": name, "column": None, "rows": None, "rule": (
+                f"{len(found)} files hold this table: {', '.join(p.name for p in found)}; keep one (or name it "
+                f"in kit-mapping.yaml: tables: {name}: file: ...)")}])
         if self._files:
             if name not in self._files:
                 raise FileNotFoundError(
                     f"{self.name}: no file for table '{name}' (looked for {name}.parquet, {name}.csv, {name}.csv.gz "
-                    f"or a folder {name}/ of Parquet files); tables found: {', '.join(self.tables()) or 'none'}")
-            return _read_file(self.backend, name, self._files[name])
+                    f"{name}.xlsx or a folder {name}/ of Parquet files); tables found: {', '.join(self.tables()) or 'none'}")
+            mapped = self.mapping.table(name)
+            raw = files_module.read(self.backend, name, self._files[name], sheet=mapped.sheet,
+                                    encoding=mapped.encoding or self.mapping.encoding)
+            return mapped.apply(raw)
         if name not in self.backend.list_tables():
             raise FileNotFoundError(f"{self.name}: no table '{name}'; tables present: {', '.join(sorted(self.backend.list_tables()))}")
         return self.backend.table(name)
@@ -111,18 +131,37 @@ class Source:
         """
         checked = self._checked.get(name)
         if checked is None:
-            parent = self.table("orders") if name == "order_items" else None
+            parent = self._parent() if name == "order_items" else None
             raw = self.raw(name)
+            text = name in self._files and files_module.is_text(self._files[name])
             if self.reuse_checks and self.passed_before(name):
-                checked = normalise(raw, self._specs[name], timezone=self.timezone, backend=self.backend.name)
+                checked = normalise(raw, self._specs[name], timezone=self.timezone, backend=self.backend.name, text=text)
             else:
-                checked = check_and_normalise(raw, self._specs[name], timezone=self.timezone,
-                                              backend=self.backend.name, source_name=self.name, parent=parent)
-                self._remember_pass(name)
+                checked = self._check(name, raw, parent, text)
+                if parent is not None or name != "order_items" or "orders" not in self.tables():
+                    self._remember_pass(name)  # items checked without their (broken) orders have not passed
             self._checked[name], self._raw[name] = checked, raw
         if quarter is None:
             return checked
         return self.between(name, Quarter(quarter).start, Quarter(quarter).end, table=checked)
+
+    def _check(self, name: str, raw: ir.Table, parent: ir.Table | None, text: bool) -> ir.Table:
+        try:
+            return check_and_normalise(raw, self._specs[name], timezone=self.timezone, backend=self.backend.name,
+                                       source_name=self.name, parent=parent, text=text,
+                                       labels=self.mapping.table(name).labels())
+        except duckdb.Error as error:  # e.g. a CSV whose rows do not fit its header, found while counting
+            path = self._files.get(name)
+            raise_violations(self.name, [{"table": name, "file": path.name if path else None, "column": None, "rows": None,
+                                          "rule": f"cannot be read ({str(error).splitlines()[0]})"}])
+
+    def _parent(self) -> ir.Table | None:
+        """The checked orders for the order_items rules; None when orders is broken or absent
+        (its own error says why), so the items' other rules are still checked."""
+        try:
+            return self.table("orders")
+        except (ContractError, FileNotFoundError):
+            return None
 
     def between(self, name: str, start: _dt.date, end: _dt.date, *, table: ir.Table | None = None) -> ir.Table:
         """Rows whose local date lies in ``[start, end]`` (both inclusive)."""
@@ -165,7 +204,8 @@ class Source:
             digest.update(f"{file.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}\n".encode())
         spec = self._specs[name]
         digest.update(repr((spec.name, spec.columns, spec.time_column, spec.unique, [r.text for r in spec.rules],
-                            self.timezone, self.backend.name, _checking_code_digest())).encode())
+                            self.timezone, self.backend.name, _checking_code_digest(),
+                            self.mapping.model_dump_json(), _reading_code_digest())).encode())
         if name == "order_items":  # its orphan rule reads orders
             digest.update(str(self.fingerprint("orders")).encode())
         return digest.hexdigest()
@@ -195,40 +235,41 @@ class Source:
             pass
 
     def check(self, names: list[str] | None = None) -> dict[str, int]:
-        """Check every (or the named) table; returns row counts. Raises on the first broken table."""
-        counts = {}
+        """Check every (or the named) table; returns row counts. Raises one ContractError listing
+        every problem of every table (order_items is checked without orders when orders broke)."""
+        counts, violations = {}, []
         for name in names or self.tables():
-            counts[name] = int(self.table(name).count().to_pyarrow().as_py())
+            try:
+                counts[name] = int(self.table(name).count().to_pyarrow().as_py())
+            except ContractError as error:
+                violations += error.violations
+        if violations:
+            raise_violations(self.name, violations)
         return counts
 
 
-def _read_file(backend: ibis.BaseBackend, name: str, path: Path) -> ir.Table:
-    if path.is_dir():
-        return backend.read_parquet(str(path / "*.parquet"), table_name=name)
-    if path.suffix == ".parquet":
-        return backend.read_parquet(str(path), table_name=name)
-    # CSVs are read as text so the contract parses every value itself: ids keep leading zeros and
-    # a bad value is reported with its row instead of silently turning the column into text.
-    return backend.read_csv(str(path), table_name=name, all_varchar=True)
-
-
-def _find_files(folder: Path) -> dict[str, Path]:
-    found = {}
+def _find_files(folder: Path, mapping: "mapping_module.Mapping | None" = None) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """The file of each table in ``folder``, and the tables more than one file could hold."""
+    mapping = mapping or mapping_module.Mapping()
+    found, ambiguous = {}, {}
     for name in TABLES:
-        for candidate in (folder / f"{name}.parquet", folder / name, folder / f"{name}.csv", folder / f"{name}.csv.gz"):
-            if candidate.exists() and (candidate.is_file() or any(candidate.glob("*.parquet"))):
-                found[name] = candidate
-                break
-    return found
+        paths = files_module.candidates(folder, name, mapping.table(name).file)
+        if len(paths) == 1:
+            found[name] = paths[0]
+        elif paths:
+            ambiguous[name] = paths
+    return found, ambiguous
 
 
 def connect(source: Any = None, *, params: "params_module.Params | None" = None,
-            timezone: str | None = None, channels: list[str] | None = None, reuse_checks: bool = True) -> Source:
+            timezone: str | None = None, channels: list[str] | None = None, reuse_checks: bool = True,
+            mapping: "str | Path | None" = None) -> Source:
     """Open a data source (see the module docstring for what ``source`` may be).
 
     ``params`` (from :func:`kit.params.load`) supplies the time zone and the channel list;
     ``timezone`` / ``channels`` override them. ``reuse_checks=False``: check every table even if
-    it passed before unchanged (see :class:`Source`).
+    it passed before unchanged (see :class:`Source`). ``mapping``: a column-mapping file for a
+    folder source (default: ``kit-mapping.yaml`` in the folder, when there is one).
     """
     p = params or params_module.defaults()
     timezone = timezone or p.timezone
@@ -241,7 +282,7 @@ def connect(source: Any = None, *, params: "params_module.Params | None" = None,
         return Source(source, name=f"{source.name} backend", **options)
     if source is None:
         folder = config.SAMPLE_DIR
-        if not _find_files(folder):
+        if not any(_find_files(folder)):
             raise FileNotFoundError(f"the sample data is not in {folder}: generate it with `kit synth` (deterministic, about a minute)")
         source = folder
     text = str(source)
@@ -253,10 +294,14 @@ def connect(source: Any = None, *, params: "params_module.Params | None" = None,
             raise FileNotFoundError(f"DuckDB file not found: {path}")
         return Source(ibis.duckdb.connect(str(path), read_only=True), name=str(path), **options)
     if path.is_dir():
-        files = _find_files(path)
-        if not files:
-            raise FileNotFoundError(f"{path}: no contract tables found (expected files like orders.parquet or orders.csv)")
-        return Source(ibis.duckdb.connect(), name=str(path), files=files, **options)
+        mapping_file = Path(mapping) if mapping is not None else path / mapping_module.FILE_NAME
+        table_mapping = mapping_module.load(mapping_file, TABLES) if mapping is not None or mapping_file.exists() else None
+        files, ambiguous = _find_files(path, table_mapping)
+        if not files and not ambiguous:
+            raise FileNotFoundError(f"{path}: no contract tables found (expected files like orders.parquet, orders.csv "
+                                    f"or orders.xlsx, or a kit-mapping.yaml naming them)")
+        return Source(ibis.duckdb.connect(), name=str(path), files=files, mapping=table_mapping,
+                      ambiguous=ambiguous, **options)
     raise FileNotFoundError(f"cannot open data source {text!r}: not a folder, a DuckDB file or an Ibis URL")
 
 
