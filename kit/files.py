@@ -124,6 +124,21 @@ def _decodes(path: Path, encoding: str) -> int | None:
     return None
 
 
+def _is_cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff" or "\u3000" <= char <= "\u303f" or "\uff00" <= char <= "\uffef"
+
+
+def _gbk_that_looks_like_utf8(path: Path) -> bool:
+    """Short GBK text can be valid UTF-8 by chance (双十一 reads as ˫ʮһ): then the UTF-8 reading
+    has no Chinese and letters that are not Latin, while the GB18030 reading is all Chinese."""
+    with _open(path) as f:
+        sample = f.read(_CHUNK)
+    as_utf8 = {c for c in sample.decode("utf-8", errors="ignore") if ord(c) > 127}
+    as_gb = {c for c in sample.decode("gb18030", errors="ignore") if ord(c) > 127}
+    latin = all("\u00c0" <= c <= "\u024f" or "\u00a0" <= c <= "\u00bf" for c in as_utf8)
+    return bool(as_utf8) and not latin and not any(_is_cjk(c) for c in as_utf8) and all(_is_cjk(c) for c in as_gb)
+
+
 def detect_encoding(name: str, path: Path, declared: str | None = None) -> str:
     """The CSV's encoding: declared, else its byte-order mark, else UTF-8 or GB18030, whichever decodes."""
     with _open(path) as f:
@@ -145,7 +160,7 @@ def detect_encoding(name: str, path: Path, declared: str | None = None) -> str:
     for encoding in tried:
         bad = _decodes(path, encoding)
         if bad is None:
-            return encoding
+            return "gb18030" if encoding == "utf-8" and _gbk_that_looks_like_utf8(path) else encoding
         first_bad = first_bad or bad
     _fail(name, path, f"line {first_bad} cannot be decoded as {' or '.join(tried)}; save the file as CSV UTF-8, "
                       f"or declare its encoding in the folder's kit-mapping.yaml (tables: {name}: encoding: ...)")

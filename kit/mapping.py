@@ -129,4 +129,5 @@ def _excel_days(value: ir.Value) -> ir.Value:
         ...
 
     days = value.cast("float64") if value.type().is_numeric() else value.strip().try_cast("float64")
-    return _as_text(from_micros(((days - _EXCEL_EPOCH_DAYS) * 86_400_000_000).round().cast("int64")), value)
+    millis = ((days - _EXCEL_EPOCH_DAYS) * 86_400_000).round()  # Excel keeps times to the millisecond
+    return _as_text(from_micros(millis.cast("int64") * 1000), value)
