@@ -46,6 +46,11 @@ PLACEHOLDERS = ("", "NULL", "null", "\\N", "N/A", "n/a", "-")
 _ZONED_TEXT = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|UTC|GMT|[+-]\d\d(:?\d\d)?)$"
 # Items at paid price add up to gmv, at list price to gmv + discount; beyond this slack they do not.
 ITEMS_TOLERANCE = (1.0, 0.01)  # yuan, share of gmv: whichever is larger
+# Plausibility warnings: dates this far outside the middle 98% of the time column, amounts this many
+# times its 99th percentile, ids in Excel's scientific notation (digits already lost).
+FAR_DATES = _dt.timedelta(days=5 * 365)
+FAR_AMOUNTS = 20
+_EXCEL_ID = r"^\d(\.\d+)?[Ee]\+\d+$"
 
 
 class ContractError(ValueError):
@@ -367,6 +372,11 @@ def _describe(violation: dict) -> str:
     return text
 
 
+def describe(problem: dict) -> str:
+    """A violation or a warning as one line of text."""
+    return _describe(problem)
+
+
 def raise_violations(source_name: str, violations: list[dict]) -> None:
     """Raise one ContractError listing every violation (of one table or of a whole source)."""
     lines = [f"- {_describe(v)}" for v in violations]
@@ -438,6 +448,58 @@ def _value_checks(paired: ir.Table, spec: TableSpec, present: list[Column], sche
     return checks
 
 
+def _plausibility_stats(raw: ir.Table, paired: ir.Table, spec: TableSpec, present: list[Column], text: bool) -> dict:
+    """Aggregates for the plausibility warnings, computed in the check's one query: the time column's
+    range (of the stored instants: no conversion per row), each amount's 99th percentile and maximum,
+    and (text files only: Excel's damage lives there) ids in scientific notation."""
+    names = {c.name for c in present}
+    stats = {}
+    if spec.time_column in names:
+        stored = raw[spec.time_column] if _family(raw[spec.time_column].type()) in ("timestamp", "date") else paired[spec.time_column]
+        stats.update(t_min=stored.min(), t_max=stored.max())
+    for col in present:
+        if col.kind == MONEY:
+            finite = paired[col.name].isnan().ifelse(ibis.null(dt.float64), paired[col.name])
+            stats.update({f"p99_{col.name}": finite.approx_quantile(0.99), f"max_{col.name}": finite.max()})
+        if col.kind == ID and text:
+            stats[f"sci_{col.name}"] = paired[col.name].re_search(_EXCEL_ID).cast("int64").sum()
+    return stats
+
+
+def _warning(table: ir.Table, spec: TableSpec, column: str, what: str, predicate: ir.BooleanValue) -> dict:
+    rows = int(table.filter(predicate).count().to_pyarrow().as_py())
+    return {"table": spec.name, "column": column, "rule": what, "rows": rows,
+            "example": _example(table, predicate, list(table.columns))}
+
+
+def _plausibility_warnings(normalised: ir.Table, spec: TableSpec, stats: dict) -> list[dict]:
+    """Warnings (not errors) from the stats; a second query only where the stats point at trouble."""
+    warnings = []
+    low, high = stats.get("t_min"), stats.get("t_max")
+    if low is not None and high is not None and _dt.timedelta(days=(high - low).days) > FAR_DATES:
+        column = normalised[spec.time_column].cast(dt.Timestamp())
+        seconds = column.epoch_seconds()
+        quantiles = normalised.aggregate(a=seconds.approx_quantile(0.01), b=seconds.approx_quantile(0.99)).to_pyarrow().to_pylist()[0]
+        if quantiles["a"] is not None:
+            p01, p99 = (_dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=quantiles[k]) for k in ("a", "b"))
+            far = (column < p01 - FAR_DATES) | (column > p99 + FAR_DATES)
+            found = _warning(normalised, spec, spec.time_column,
+                             f"dates far outside the data's span (most lie between {p01:%Y-%m-%d} and {p99:%Y-%m-%d}): "
+                             "placeholders like 1970-01-01 or 2099-12-31?", far)
+            warnings += [found] if found["rows"] else []
+    for key, value in stats.items():
+        name = key.split("_", 1)[1]
+        if key.startswith("max_") and value is not None and (stats[f"p99_{name}"] or 0) > 0 \
+                and value > FAR_AMOUNTS * stats[f"p99_{name}"]:
+            bound = FAR_AMOUNTS * stats[f"p99_{name}"]
+            warnings.append(_warning(normalised, spec, name, f"amounts far beyond the rest (above {FAR_AMOUNTS}× the 99th "
+                                     f"percentile, {bound:,.2f}): fen instead of yuan, or a typo?", normalised[name] > bound))
+        if key.startswith("sci_") and value:
+            warnings.append(_warning(normalised, spec, name, "ids in Excel's scientific notation (like 1.23457E+17): their "
+                                     "digits are already lost; export the column as text", normalised[name].re_search(_EXCEL_ID)))
+    return warnings
+
+
 def _items_disagreeing(items: ir.Table, orders: ir.Table) -> ir.Table:
     """Orders whose items' amounts do not add up to between gmv and gmv + discount (see ITEMS_TOLERANCE)."""
     sums = items.group_by("order_id").aggregate(items_amount=items.amount.sum())
@@ -471,8 +533,9 @@ def _cross_table_violations(normalised: ir.Table, spec: TableSpec, parent: ir.Ta
 
 
 def check(raw: ir.Table, spec: TableSpec, *, timezone: str, backend: str, parent: ir.Table | None = None,
-          text: bool = False, labels: dict[str, str] | None = None) -> tuple[ir.Table, list[dict]]:
-    """Check ``raw`` against ``spec`` in the engine: the normalised table and every violation found.
+          text: bool = False, labels: dict[str, str] | None = None) -> tuple[ir.Table, list[dict], list[dict]]:
+    """Check ``raw`` against ``spec`` in the engine: the normalised table, every violation found and
+    the plausibility warnings (dates, amounts and ids that are probably wrong but not against a rule).
 
     ``parent`` is the (normalised) orders table, for the order_items rules; ``text``: read from text
     (see :func:`_normalise`); ``labels`` maps a contract column to the export's column it came from.
@@ -486,8 +549,9 @@ def check(raw: ir.Table, spec: TableSpec, *, timezone: str, backend: str, parent
         *[raw[c.name].name(f"__raw_{c.name}") for c in present],
     )
     checks = _value_checks(paired, spec, present, schema)
-    counts = paired.aggregate(**{f"c{i}": predicate.cast("int64").sum() for i, (_, predicate, _) in enumerate(checks)}) if checks else None
-    counted = counts.to_pyarrow().to_pylist()[0] if counts is not None else {}
+    stats = _plausibility_stats(raw, paired, spec, present, text)
+    aggregates = {**{f"c{i}": predicate.cast("int64").sum() for i, (_, predicate, _) in enumerate(checks)}, **stats}
+    counted = paired.aggregate(**aggregates).to_pyarrow().to_pylist()[0] if aggregates else {}
     for i, (info, predicate, shown) in enumerate(checks):
         rows = counted.get(f"c{i}") or 0
         if rows:
@@ -507,16 +571,21 @@ def check(raw: ir.Table, spec: TableSpec, *, timezone: str, backend: str, parent
                                "rows": int(summary["rows"]), "example": example})
     if not any(v["rows"] is None for v in violations):
         violations += _cross_table_violations(normalised, spec, parent)
-    for v in violations:
+    warnings = [] if violations else _plausibility_warnings(normalised, spec, {k: counted[k] for k in stats})
+    for v in violations + warnings:
         if labels and labels.get(v["column"]):
             v["source_column"] = labels[v["column"]]
-    return normalised, violations
+    return normalised, violations, warnings
 
 
-def check_and_normalise(raw: ir.Table, spec: TableSpec, *, source_name: str, **options) -> ir.Table:
+def check_and_normalise(raw: ir.Table, spec: TableSpec, *, source_name: str, warnings: list | None = None,
+                        **options) -> ir.Table:
     """Check ``raw`` against ``spec`` in the engine (see :func:`check`); return the normalised table
-    or raise one ContractError listing every violation."""
-    normalised, violations = check(raw, spec, **options)
+    or raise one ContractError listing every violation. ``warnings``: a list the plausibility
+    warnings are added to."""
+    normalised, violations, found = check(raw, spec, **options)
+    if warnings is not None:
+        warnings += found
     if violations:
         raise_violations(source_name, violations)
     return normalised

@@ -81,6 +81,8 @@ class Source:
         self._specs = specs(self.channels)
         self._checked: dict[str, ir.Table] = {}
         self._raw: dict[str, ir.Table] = {}
+        #: Plausibility warnings per checked table (not errors; see README 'Data contract').
+        self.warnings: dict[str, list[dict]] = {}
         if backend.name == "duckdb":
             # DuckDB's progress bar would print into notebook outputs and reports. Inside Jupyter
             # without ipywidgets DuckDB refuses to touch the setting at all, and prints no bar there.
@@ -135,6 +137,7 @@ class Source:
             raw = self.raw(name)
             text = name in self._files and files_module.is_text(self._files[name])
             if self.reuse_checks and self.passed_before(name):
+                self.warnings[name] = self._pass_record_data(name).get("warnings", [])
                 checked = normalise(raw, self._specs[name], timezone=self.timezone, backend=self.backend.name, text=text)
             else:
                 checked = self._check(name, raw, parent, text)
@@ -146,10 +149,11 @@ class Source:
         return self.between(name, Quarter(quarter).start, Quarter(quarter).end, table=checked)
 
     def _check(self, name: str, raw: ir.Table, parent: ir.Table | None, text: bool) -> ir.Table:
+        self.warnings[name] = []
         try:
             return check_and_normalise(raw, self._specs[name], timezone=self.timezone, backend=self.backend.name,
                                        source_name=self.name, parent=parent, text=text,
-                                       labels=self.mapping.table(name).labels())
+                                       labels=self.mapping.table(name).labels(), warnings=self.warnings[name])
         except duckdb.Error as error:  # e.g. a CSV whose rows do not fit its header, found while counting
             path = self._files.get(name)
             raise_violations(self.name, [{"table": name, "file": path.name if path else None, "column": None, "rows": None,
@@ -215,6 +219,12 @@ class Source:
         fingerprint = self.fingerprint(name)
         return None if folder is None or fingerprint is None else folder / PASSED_FOLDER / fingerprint
 
+    def _pass_record_data(self, name: str) -> dict:
+        try:
+            return json.loads(self._pass_record(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, AttributeError):
+            return {}
+
     def passed_before(self, name: str) -> bool:
         """Whether this table, exactly as it is now, passed the contract before (see the class docstring)."""
         record = self._pass_record(name)
@@ -229,7 +239,8 @@ class Source:
             handle, temporary = tempfile.mkstemp(dir=record.parent, prefix=".pass-")
             with os.fdopen(handle, "w", encoding="utf-8") as f:
                 json.dump({"table": name, "source": self.name, "files": str(self._files[name]),
-                           "passed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, f)
+                           "passed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                           "warnings": self.warnings.get(name, [])}, f, default=str, ensure_ascii=False)
             os.replace(temporary, record)  # atomic: a reader never sees half a record
         except OSError:  # a read-only or full cache only costs a check next time
             pass

@@ -253,3 +253,43 @@ def test_the_same_data_as_csv_and_parquet_gives_identical_tables(tmp_path):
         pd.testing.assert_frame_equal(csv, parquet, check_dtype=False, obj=name)
     gmv = [s.table("orders", quarter="2025Q4").gmv.sum().execute() for s in (from_csv, from_parquet)]
     assert gmv[0] == gmv[1] == 335.5  # o2 was paid on 30 September, local time
+
+
+def test_plausibility_warnings_are_shown_not_raised(tmp_path, capsys):
+    """1970 and 2099 dates, an amount in fen among yuan and an id Excel turned into 1.23457E+17 are
+    warnings on the Source and in `kit validate`, which still passes the tables."""
+    import numpy as np
+
+    from kit import cli
+
+    n = 200
+    rng = np.random.default_rng(3)
+    tables = valid_tables()
+    orders = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(n)], "user_id": "u1", "session_id": None,
+        "paid_at": pd.date_range("2025-10-01", periods=n, freq="6h").strftime("%Y-%m-%d %H:%M:%S"),
+        "gmv": rng.uniform(50, 500, n).round(2), "discount": 0.0, "channel": "douyin", "promotion_id": None,
+        "is_presale": False, "status": "paid"})
+    orders.loc[5, "paid_at"], orders.loc[6, "paid_at"] = "1970-01-01 08:00:00", "2099-12-31 00:00:00"
+    orders.loc[7, "gmv"] = 12_345_600.0
+    orders.loc[8, "order_id"] = "1.23457E+17"
+    tables["orders"] = orders
+    tables["order_items"] = orders[["order_id"]].assign(sku_id="k1", category="skincare", qty=1, amount=orders.gmv)
+    folder = write(tables, tmp_path / "csv", "csv")
+    source = kit.connect(folder)
+    source.table("orders")
+    warnings = {w["rule"].split(" (")[0].split(":")[0]: w for w in source.warnings["orders"]}
+    assert set(warnings) == {"dates far outside the data's span", "amounts far beyond the rest", "ids in Excel's scientific notation"}
+    assert warnings["dates far outside the data's span"]["rows"] == 2
+    assert warnings["amounts far beyond the rest"]["example"]["gmv"] == 12_345_600.0
+
+    assert cli.main(["validate", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "5 plausibility warnings (not errors; check these values):" in out  # orders 3, order_items 2
+    assert ("- table 'orders', column 'paid_at': dates far outside the data's span (most lie between 2025-10-0"
+            in out) and "— 2 rows break it" in out
+    assert "column 'order_id': ids in Excel's scientific notation (like 1.23457E+17): their digits are already lost" in out
+    # a later Source that reuses the pass still has them
+    again = kit.connect(folder)
+    again.table("orders")
+    assert len(again.warnings["orders"]) == 3
