@@ -351,8 +351,8 @@ def _example(table: ir.Table, predicate: ir.BooleanValue, columns: list[str]) ->
     return rows[0] if rows else {}
 
 
-def _describe(violation: dict) -> str:
-    """One line per violation: where (table, column as the contract and the export name it), the
+def describe(violation: dict) -> str:
+    """One line per violation (or warning): where (table, column as the contract and the export name it), the
     rule, how many rows break it and an example row."""
     where = f"table '{violation['table']}'"
     if violation.get("file"):
@@ -372,14 +372,9 @@ def _describe(violation: dict) -> str:
     return text
 
 
-def describe(problem: dict) -> str:
-    """A violation or a warning as one line of text."""
-    return _describe(problem)
-
-
 def raise_violations(source_name: str, violations: list[dict]) -> None:
     """Raise one ContractError listing every violation (of one table or of a whole source)."""
-    lines = [f"- {_describe(v)}" for v in violations]
+    lines = [f"- {describe(v)}" for v in violations]
     head = f"{len(violations)} data contract violation{'s' if len(violations) != 1 else ''} in {source_name}:"
     hint = "Fix the data (or the params' channel list, or the folder's kit-mapping.yaml) and load again; see README 'Data contract'."
     raise ContractError("\n".join([head, *lines, hint]), violations)

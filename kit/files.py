@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kit import config
-from kit.contract import ContractError, raise_violations
+from kit.contract import raise_violations
 
 SUFFIXES = (".parquet", "", ".csv", ".csv.gz", ".xlsx")
 TEXT_SUFFIXES = (".csv", ".gz", ".xlsx")
