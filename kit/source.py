@@ -81,6 +81,7 @@ class Source:
         self._specs = specs(self.channels)
         self._checked: dict[str, ir.Table] = {}
         self._raw: dict[str, ir.Table] = {}
+        self._broken: dict[str, ContractError] = {}  # checked once and failed: raised again, not re-checked
         #: Plausibility warnings per checked table (not errors; see README 'Data contract').
         self.warnings: dict[str, list[dict]] = {}
         if backend.name == "duckdb":
@@ -114,7 +115,7 @@ class Source:
         if self._files:
             if name not in self._files:
                 raise FileNotFoundError(
-                    f"{self.name}: no file for table '{name}' (looked for {name}.parquet, {name}.csv, {name}.csv.gz "
+                    f"{self.name}: no file for table '{name}' (looked for {name}.parquet, {name}.csv, {name}.csv.gz, "
                     f"{name}.xlsx or a folder {name}/ of Parquet files); tables found: {', '.join(self.tables()) or 'none'}")
             mapped = self.mapping.table(name)
             raw = files_module.read(self.backend, name, self._files[name], sheet=mapped.sheet,
@@ -132,6 +133,8 @@ class Source:
         ``order_items`` follows its orders; ``promotions`` are those overlapping the quarter.
         """
         checked = self._checked.get(name)
+        if name in self._broken:
+            raise self._broken[name]
         if checked is None:
             parent = self._parent() if name == "order_items" else None
             raw = self.raw(name)
@@ -140,7 +143,11 @@ class Source:
                 self.warnings[name] = self._pass_record_data(name).get("warnings", [])
                 checked = normalise(raw, self._specs[name], timezone=self.timezone, backend=self.backend.name, text=text)
             else:
-                checked = self._check(name, raw, parent, text)
+                try:
+                    checked = self._check(name, raw, parent, text)
+                except ContractError as error:
+                    self._broken[name] = error
+                    raise
                 if parent is not None or name != "order_items" or "orders" not in self.tables():
                     self._remember_pass(name)  # items checked without their (broken) orders have not passed
             self._checked[name], self._raw[name] = checked, raw
