@@ -444,14 +444,14 @@ def _value_checks(paired: ir.Table, spec: TableSpec, present: list[Column], sche
 
 
 def _plausibility_stats(raw: ir.Table, paired: ir.Table, spec: TableSpec, present: list[Column], text: bool) -> dict:
-    """Aggregates for the plausibility warnings, computed in the check's one query: the time column's
-    range (of the stored instants: no conversion per row), each amount's 99th percentile and maximum,
-    and (text files only: Excel's damage lives there) ids in scientific notation."""
+    """Aggregates for the plausibility warnings, computed in the check's one query: each amount's
+    99th percentile and maximum; for text files (CSV, Excel: where exports put placeholder dates and
+    Excel's damage lives) the time column's range and ids in scientific notation. A typed store's
+    time range is left out: on the 25M events it cost 7-13% of the check."""
     names = {c.name for c in present}
     stats = {}
-    if spec.time_column in names:
-        stored = raw[spec.time_column] if _family(raw[spec.time_column].type()) in ("timestamp", "date") else paired[spec.time_column]
-        stats.update(t_min=stored.min(), t_max=stored.max())
+    if spec.time_column in names and text:
+        stats.update(t_min=paired[spec.time_column].min(), t_max=paired[spec.time_column].max())
     for col in present:
         if col.kind == MONEY:
             finite = paired[col.name].isnan().ifelse(ibis.null(dt.float64), paired[col.name])
