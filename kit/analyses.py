@@ -126,8 +126,17 @@ def readiness(columns: dict[str, list[str]], rows: dict[str, int] | None = None,
 
 
 def source_columns(source) -> dict[str, list[str]]:
-    """The columns of every contract table a :class:`kit.source.Source` has, as stored (unchecked)."""
-    return {name: list(source.raw(name).columns) for name in source.tables()}
+    """The columns of every contract table a :class:`kit.source.Source` has, as stored (unchecked);
+    a table that cannot even be read (its error is reported by the check) is left out."""
+    from kit.contract import ContractError
+
+    columns = {}
+    for name in source.tables():
+        try:
+            columns[name] = list(source.raw(name).columns)
+        except ContractError:
+            pass
+    return columns
 
 
 def matrix_markdown(tables: tuple[str, ...] | None = None) -> str:

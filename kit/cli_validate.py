@@ -38,7 +38,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         for name, rows in counts.items():
             print(f"{name:<12} {rows:>12,} rows  ok")
+    print_warnings(source)
     print("analyses:")
     for ready in analyses.readiness(analyses.source_columns(source), counts):
         print(f"  {ready.describe()}")
     return status
+
+
+def print_warnings(source) -> None:
+    """The plausibility warnings of the checked tables (not errors: the data may be right)."""
+    from kit.contract import describe
+
+    found = [w for name in source.tables() for w in source.warnings.get(name, [])]
+    if found:
+        print(f"{len(found)} plausibility warning{'s' if len(found) != 1 else ''} (not errors; check these values):")
+        for warning in found:
+            print(f"- {describe(warning)}")
