@@ -14,6 +14,7 @@ COMMANDS = {
     "validate": ("kit.cli_validate", "check a data source against the data contract"),
     "report": ("kit.report.cli", "run every notebook of a quarter into HTML reports with an index"),
     "notebooks": ("kit.report.refresh", "re-execute the committed notebooks in place (for nbval)"),
+    "cdnow": ("kit.cli_cdnow", "write the CDNOW purchases (real data, from the lifetimes wheel) as a kit source"),
 }
 
 
