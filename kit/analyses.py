@@ -39,6 +39,8 @@ ANALYSES: tuple[Analysis, ...] = (
              needs={"events": (), "sessions": ()}, optional={"users": (), "events.screen": ()}),
     Analysis("promo", "04_promotion_lift", "Promotion lift", "kit.promo", "promo",
              needs={"orders": (), "order_items": (), "promotions": ()}),
+    Analysis("customers", "05_customers_retention", "Customers and retention", "kit.customers", "customers",
+             needs={"orders": ()}, optional={"users": (), "users.member_tier": (), "outreach": ()}),
 )
 
 

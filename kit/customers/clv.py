@@ -98,19 +98,22 @@ def bgnbd_loglik(params, x, tx, T, weights=None) -> float:
     """BG/NBD log-likelihood of (x, t_x, T) at params (r, alpha, a, b) (FHL 2005, eq. 6)."""
     r, alpha, a, b = params
     x, tx, T = (np.asarray(v, dtype=float) for v in (x, tx, T))
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    a3 = -(r + x) * np.log(alpha + T)
+    # the gamma functions depend on x alone: evaluate them once per distinct x
+    ux, at = np.unique(x, return_inverse=True)
+    lead = (special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
+            + special.gammaln(b + ux) - special.gammaln(b) - special.gammaln(a + b + ux))[at]
     with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
-    ll = a1 + a2 + np.logaddexp(a3, a4)
+        drop = np.where(ux > 0, np.log(a) - np.log(np.maximum(b + ux - 1, 1e-300)), -np.inf)[at]
+    a3 = -(r + x) * np.log(alpha + T)
+    a4 = drop - (r + x) * np.log(alpha + tx)
+    ll = lead + np.logaddexp(a3, a4)
     return float(np.sum(ll if weights is None else ll * weights))
 
 
 def _fit(negll, start, names):
-    # Log parameters keep them positive; Nelder-Mead polishes what L-BFGS-B leaves (flat valleys).
+    # Log parameters keep them positive; a second L-BFGS-B run from the first's end polishes it.
     best = optimize.minimize(negll, np.log(start), method="L-BFGS-B")
-    best = optimize.minimize(negll, best.x, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000})
+    best = optimize.minimize(negll, best.x, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
     if not np.isfinite(best.fun):
         raise ValueError(f"the {names} likelihood could not be maximised (non-finite at every point tried)")
     return dict(zip(names, np.exp(best.x))), -best.fun, best
@@ -137,8 +140,9 @@ def gamma_gamma_loglik(params, x, mean, weights=None) -> float:
     """Gamma-Gamma log-likelihood of the repeat customers' mean spend at (p, q, v) (Fader & Hardie 2013)."""
     p, q, v = params
     x, mean = np.asarray(x, float), np.asarray(mean, float)
-    ll = (special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(v)
-          + (p * x - 1) * np.log(mean) + p * x * np.log(x) - (p * x + q) * np.log(v + x * mean))
+    ux, at = np.unique(x, return_inverse=True)
+    lead = (special.gammaln(p * ux + q) - special.gammaln(p * ux) - special.gammaln(q) + p * ux * np.log(ux))[at]
+    ll = lead + q * np.log(v) + (p * x - 1) * np.log(mean) - (p * x + q) * np.log(v + x * mean)
     return float(np.sum(ll if weights is None else ll * weights))
 
 
