@@ -132,10 +132,24 @@ def test_review_quarter_and_finding(source):
     layers = review.layers.to_pandas().set_index("layer")
     assert f"{layers.at[kc.retention.HIGH, 'customer_share']:.1%} of customers" in text
     assert "2025Q4_winback" in text
-    by_layer = review.clv_by_layer().set_index("layer")
+    by_layer = review.clv_by_layer().to_pandas().set_index("layer")
     assert by_layer.at[kc.retention.HIGH, "clv"] > by_layer.at[kc.retention.CHURNED, "clv"]
     with pytest.raises(ValueError, match="dormant_days"):
         type(p.customers).model_validate({"dormant_days": -1})
+
+
+def test_outreach_contract_rules(tmp_path):
+    from tests.contract_fixtures import valid_tables, write
+
+    tables = valid_tables()
+    tables["outreach"] = tables["outreach"].assign(group=["treatment", "control"])
+    src = kit.connect(write(tables, tmp_path / "bad"))
+    with pytest.raises(kit.ContractError, match="table 'outreach', column 'group'.*1 row"):
+        src.table("outreach")
+    tables["outreach"] = tables["outreach"].assign(group="holdout", user_id="u1")
+    src = kit.connect(write(tables, tmp_path / "dup"))
+    with pytest.raises(kit.ContractError, match="one group per \\(campaign, user_id\\)"):
+        src.table("outreach")
 
 
 def test_bad_outreach_is_named():

@@ -29,12 +29,14 @@ class CustomersReview(Result):
         """The RFM layers (the review's headline table)."""
         return self.layers.to_pandas()
 
-    def clv_by_layer(self) -> pd.DataFrame:
+    def clv_by_layer(self) -> retention.Table:
         """Customers, mean expected purchases, P(alive) and CLV per layer (as of the quarter's end)."""
         per = self.clv_customers.merge(self.layer_of, on="user_id", how="inner")
         g = per.groupby("layer").agg(customers=("user_id", "size"), expected_purchases=("expected_purchases", "mean"),
                                      p_alive=("p_alive", "mean"), clv=("clv", "mean"), total_clv=("clv", "sum"))
-        return g.reindex([layer for layer in retention.LAYERS if layer in g.index]).reset_index()
+        g = g.reindex([layer for layer in retention.LAYERS if layer in g.index]).reset_index()
+        return retention.Table(g, "Lifetime value per layer", [
+            "means per customer of the layer; expected purchases and CLV over the params' horizon (customers.clv_horizon_weeks)"])
 
     def finding(self) -> str:
         """The quarter's finding in words (Markdown), every number computed from the results above."""
