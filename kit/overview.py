@@ -167,6 +167,8 @@ class QuarterOverview(Result):
     daily: pd.DataFrame          # period, date, day_of_quarter, gmv (the quarter and a year ago)
     periods: pd.DataFrame        # the raw per-period sufficient statistics (index: period label)
     findings: list[str] = field(default_factory=list)
+    # 30-day repurchase of the quarter's new customers (kit.customers.repurchase): rate now and a quarter ago
+    repurchase_30d: dict[str, float] | None = None
 
     @property
     def title(self) -> str:  # type: ignore[override]
@@ -200,6 +202,10 @@ class QuarterOverview(Result):
             if np.isfinite(attainment):
                 lines.append(f"{attainment:.0%} of target {format_value(self.value(kpi, 'target'), unit)}")
             out.append({"kpi": kpi, "label": _LABELS[kpi].split(" (")[0], "value": format_value(value, unit), "lines": lines})
+        if self.repurchase_30d is not None:
+            now, before = self.repurchase_30d["value"], self.repurchase_30d["previous_quarter"]
+            out.append({"kpi": "repurchase_30d", "label": "30-day repurchase 30天复购 (new customers)",
+                        "value": format_value(now, "rate"), "lines": [f"QoQ {format_points(now - before)}"]})
         top = self.channels.frame.iloc[0] if len(self.channels.frame) else None
         if top is not None:
             out.append({"kpi": "top_channel", "label": "Top channel 渠道占比", "value": f"{top['share']:.1%}",
@@ -332,8 +338,18 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
     channels = _channel_frame(by_channel, q, year_ago, p)
     daily = daily_gmv(src, [q, year_ago], p.gmv_basis)
     overview = QuarterOverview(q.label, p.gmv_basis, KpiTable(kpis, q.label), ChannelShares(channels, q.label), daily, stats)
+    overview.repurchase_30d = _repurchase_30d(src, q, p.gmv_basis)
     overview.findings = headline_findings(overview)
     return overview
+
+
+def _repurchase_30d(source: Source, q: Quarter, gmv_basis: str) -> dict[str, float]:
+    from kit.customers.retention import repurchase
+
+    orders = _orders(source, gmv_basis)
+    rates = {label: repurchase(orders, period.start, period.end, horizons=(30,)).to_pandas()["rate"].iloc[0]
+             for label, period in (("value", q), ("previous_quarter", q.previous()))}
+    return {key: float(value) for key, value in rates.items()}
 
 
 def _channel_frame(by_channel: pd.DataFrame, q: Quarter, year_ago: Quarter, p: "params_module.Params") -> pd.DataFrame:
