@@ -47,6 +47,7 @@ def simulated_summary(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def timed(fn, runs: int) -> list[float]:
+    """Wall seconds of each of ``runs`` calls of ``fn``."""
     out = []
     for _ in range(runs):
         began = time.perf_counter()

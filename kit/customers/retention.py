@@ -97,8 +97,8 @@ def customer_rfm(orders, as_of, *, lookback_days: int = 365, new_days: int = 90,
     return per.mutate(layer=layer)
 
 
-def _rfm_options(params) -> dict:
-    c = params.customers
+def rfm_rules(c) -> dict:
+    """The layer rules of :func:`customer_rfm` from a ``params.customers`` section."""
     return dict(lookback_days=c.lookback_days, new_days=c.new_days, dormant_days=c.dormant_days, churn_days=c.churn_days,
                 high_value_quantile=c.high_value_quantile, high_value_min_orders=c.high_value_min_orders)
 

@@ -88,8 +88,7 @@ def review_quarter(source, params, **overrides) -> CustomersReview:
     q = params.period
     prev = q.previous()
     orders = _orders(source, params).cache()
-    rules = dict(lookback_days=c.lookback_days, new_days=c.new_days, dormant_days=c.dormant_days, churn_days=c.churn_days,
-                 high_value_quantile=c.high_value_quantile, high_value_min_orders=c.high_value_min_orders)
+    rules = retention.rfm_rules(c)
     rfm_now = retention.customer_rfm(orders, q.end, **rules)
     layers = retention.rfm_layers(orders, q.end, **rules)
     movement = retention.layer_movement(orders, prev.end, q.end, **rules)
