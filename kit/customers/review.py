@@ -85,9 +85,15 @@ def review_quarter(source, params, **overrides) -> CustomersReview:
     """Every customer result of ``params.quarter`` on ``source``; ``overrides`` replace keys of
     ``params.customers`` (e.g. ``dormant_days=60``)."""
     c = params.customers.model_copy(update=overrides) if overrides else params.customers
-    q = params.period
+    orders = _orders(source, params).cache()   # read once, shared by every result; released after
+    try:
+        return _review(source, params.period, c, orders)
+    finally:
+        orders.release()
+
+
+def _review(source, q, c, orders) -> CustomersReview:
     prev = q.previous()
-    orders = _orders(source, params).cache()
     rules = retention.rfm_rules(c)
     rfm_now = retention.customer_rfm(orders, q.end, **rules)
     layers = retention.rfm_layers(orders, q.end, **rules)
@@ -100,8 +106,9 @@ def review_quarter(source, params, **overrides) -> CustomersReview:
     dormancy = retention.dormancy(orders, at, tiers=c.dormancy_tiers, wake_days=c.wake_days, alpha=c.alpha)
     outreach = None
     if "outreach" in source.tables():
-        sent = source.table("outreach", quarter=q)
+        # named campaigns wherever they were sent; otherwise those sent in the quarter
         campaigns = c.campaigns or None
+        sent = source.table("outreach") if campaigns else source.table("outreach", quarter=q)
         if campaigns or int(sent.count().execute()):
             outreach = retention.outreach_lift(orders, sent, wake_days=c.wake_days, alpha=c.alpha, campaigns=campaigns)
     members = None

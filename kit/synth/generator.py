@@ -761,6 +761,7 @@ def generate(out: Path, seed: int = plan.DEFAULT_SEED, scale: float = 1.0, progr
         bar.update(1)
     truth = truth_mod.build(run, orders, logged, seed)
     truth["customers"] = outreach_mod.write(out, seed)
+    truth["sizes"] = dict(sorted({**truth["sizes"], "outreach": sum(truth["customers"]["outreach"]["groups"].values())}.items()))
     (out / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     if bar:
         bar.update(1)
