@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["ContractError", "Quarter", "Source", "connect", "params", "ab", "funnel", "promo", "channel", "overview"]
+__all__ = ["ContractError", "Quarter", "Source", "connect", "params", "ab", "funnel", "promo", "channel", "customers", "overview"]
 
 # Imported on first use, so that `import kit` costs nothing until something is used (the `kit`
 # command starts its report workers before it imports anything heavy).
-_LAZY_MODULES = {"params", "ab", "funnel", "promo", "channel", "overview", "report", "synth"}
+_LAZY_MODULES = {"params", "ab", "funnel", "promo", "channel", "customers", "overview", "report", "synth"}
 _LAZY_NAMES = {"ContractError": "kit.contract", "Quarter": "kit.quarter", "Source": "kit.source", "connect": "kit.source"}
 
 

@@ -47,6 +47,10 @@ ANALYSES: tuple[Analysis, ...] = (
              optional={"users.member_tier": "the members' share of event GMV",
                        "promotions.presale_start": "the presale period",
                        "promotions.categories": "promoted vs other categories (cannibalisation)"}),
+    Analysis("customers", "05_customers_retention", "Customers and retention", "kit.customers", "customers",
+             needs={"orders": ()},
+             optional={"users": "signup dates (new customers by signup)", "users.member_tier": "layers by member tier",
+                       "outreach": "wake-up rates of the outreach campaigns"}),
 )
 
 

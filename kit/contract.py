@@ -26,6 +26,7 @@ import ibis.expr.types as ir
 
 EVENTS = ("home_view", "search", "recommend_click", "pdp_view", "pdp_scroll", "add_to_cart", "checkout", "pay")
 ORDER_STATUSES = ("paid", "refunded")
+OUTREACH_GROUPS = ("treatment", "holdout")
 PROMOTION_KINDS = ("festival", "member_day", "brand_day", "coupon", "flash_sale")
 
 # Column kinds: what the contract promises downstream code after normalisation.
@@ -175,6 +176,13 @@ def specs(channels: Iterable[str]) -> dict[str, TableSpec]:
                    Rule("presale_start", "presale_start must be ≤ start",
                         lambda t: (t["presale_start"] > t["start"]) if "presale_start" in t.columns else ibis.literal(False))),
         ),
+        TableSpec(
+            "outreach",
+            (Column("user_id", ID), Column("sent_at", TIMESTAMP), Column("campaign", ID), Column("group", TEXT)),
+            time_column="sent_at",
+            unique=("campaign", "user_id"),
+            rules=(_in("group", OUTREACH_GROUPS, "a campaign's reached customers and its holdout"),),
+        ),
     ]
     return {spec.name: spec for spec in tables}
 
@@ -185,6 +193,7 @@ TABLES = tuple(specs(()).keys())
 _UNIQUE_TEXT = {
     ("experiments", ("experiment_id", "user_id")): "one variant per (experiment_id, user_id)",
     ("ad_spend", ("date", "channel")): "one row per (date, channel)",
+    ("outreach", ("campaign", "user_id")): "one group per (campaign, user_id)",
 }
 
 

@@ -186,6 +186,8 @@ class QuarterOverview(Result):
     findings: list[str] = field(default_factory=list)
     currency: str = "CNY"
     symbol: str = "¥"
+    # 30-day repurchase of the quarter's new customers (kit.customers.repurchase): rate now and a quarter ago
+    repurchase_30d: dict[str, float] | None = None
 
     @property
     def unavailable(self) -> dict[str, str]:
@@ -232,6 +234,10 @@ class QuarterOverview(Result):
             if np.isfinite(attainment):
                 lines.append(f"{attainment:.0%} of target {format_value(self.value(kpi, 'target'), unit, self.symbol)}")
             out.append({"kpi": kpi, "label": label, "value": format_value(value, unit, self.symbol), "lines": lines})
+        if self.repurchase_30d is not None:
+            now, before = self.repurchase_30d["value"], self.repurchase_30d["previous_quarter"]
+            out.append({"kpi": "repurchase_30d", "label": "30-day repurchase 30天复购 (new customers)",
+                        "value": format_value(now, "rate"), "lines": [f"QoQ {format_points(now - before)}"]})
         top = self.channels.frame.iloc[0] if len(self.channels.frame) else None
         if top is not None:
             out.append({"kpi": "top_channel", "label": "Top channel 渠道占比", "value": f"{top['share']:.1%}",
@@ -381,8 +387,18 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
     overview = QuarterOverview(q.label, p.gmv_basis, KpiTable(kpis, q.label, symbol, unavailable),
                                ChannelShares(channels, q.label, symbol), daily, stats, currency=p.currency.code, symbol=symbol)
     daily.attrs["currency_symbol"] = symbol
+    overview.repurchase_30d = _repurchase_30d(src, q, p.gmv_basis)
     overview.findings = headline_findings(overview)
     return overview
+
+
+def _repurchase_30d(source: Source, q: Quarter, gmv_basis: str) -> dict[str, float]:
+    from kit.customers.retention import repurchase
+
+    orders = _orders(source, gmv_basis)
+    rates = {label: repurchase(orders, period.start, period.end, horizons=(30,)).to_pandas()["rate"].iloc[0]
+             for label, period in (("value", q), ("previous_quarter", q.previous()))}
+    return {key: float(value) for key, value in rates.items()}
 
 
 def _channel_frame(by_channel: pd.DataFrame, q: Quarter, year_ago: Quarter, p: "params_module.Params") -> pd.DataFrame:

@@ -129,6 +129,23 @@ class SourceSpec(_Model):
         return hash(self.model_dump_json())
 
 
+class CustomersParams(_Model):
+    lookback_days: int = Field(default=365, gt=0, description="frequency and GMV of RFM over this many days up to the date")
+    new_days: int = Field(default=90, gt=0, description="first order within this many days: 新客 new")
+    dormant_days: int = Field(default=90, gt=0, description="no order for more than this many days: 沉睡 dormant")
+    churn_days: int = Field(default=180, gt=0, description="no order for more than this many days: 流失 churned")
+    high_value_quantile: float = Field(default=0.8, gt=0, lt=1, description="高价值: GMV at least this quantile of the active customers'")
+    high_value_min_orders: int = Field(default=2, ge=1, description="高价值: orders on at least this many days in the lookback")
+    repurchase_days: list[int] = Field(default=[30, 60, 90], min_length=1, description="repurchase within N days of the first order")
+    dormancy_tiers: list[int] = Field(default=[7, 15, 30, 90], min_length=1, description="days since the last order that start each tier")
+    wake_days: int = Field(default=30, gt=0, description="a dormant customer who orders within this many days woke up")
+    campaigns: list[str] = Field(default=[], description="outreach campaigns to review; empty = those sent in the quarter")
+    calibration_days: int = Field(default=365, ge=28, description="CLV: BG/NBD and Gamma-Gamma are fitted on this many days before the quarter")
+    clv_horizon_weeks: float = Field(default=52.0, gt=0, description="CLV over this many weeks")
+    discount_rate: float = Field(default=0.0, ge=0, description="CLV discount per month (12 slices of the horizon)")
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+
 class Params(_Model):
     quarter: str
     timezone: str = config.DEFAULT_TIMEZONE
@@ -142,6 +159,7 @@ class Params(_Model):
     funnel: FunnelParams = FunnelParams()
     promo: PromoParams = PromoParams()
     channel: ChannelParams = ChannelParams()
+    customers: CustomersParams = CustomersParams()
 
     @field_validator("quarter")
     @classmethod

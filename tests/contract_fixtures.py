@@ -58,6 +58,10 @@ def valid_tables() -> dict[str, pd.DataFrame]:
             "start": [dt.date(2025, 11, 1)], "end": [dt.date(2025, 11, 11)], "presale_start": [dt.date(2025, 10, 20)],
             "categories": ["skincare,makeup"], "threshold": [1000.0], "discount": [200.0],
         }),
+        "outreach": pd.DataFrame({
+            "user_id": ["u1", "u2"], "sent_at": pd.to_datetime(["2025-10-15T02:00:00Z", "2025-10-15T02:00:00Z"]),
+            "campaign": ["winback", "winback"], "group": ["treatment", "holdout"],
+        }),
     }
 
 

@@ -80,14 +80,14 @@ def test_every_step_succeeds(cdnow_project):
         assert step.returncode == 0, f"kit {name}: {step.stdout}{step.stderr}"
     steps = cdnow_project["steps"]
     assert "orders 69,659 rows, users 23,570 rows" in steps["cdnow"].stdout
-    assert f"{QUARTER}: 1/5 reports ok, 4 skipped" in steps["report"].stdout
+    assert f"{QUARTER}: 2/6 reports ok, 4 skipped" in steps["report"].stdout
     assert f"no params/{QUARTER}.yaml in project" in steps["report"].stdout  # the defaults apply, said so
 
 
 def test_kit_notebooks_writes_the_projects_working_copies(cdnow_project):
-    assert [p.name for p in (cdnow_project["shop"] / "notebooks").iterdir()] == ["00_quarter_overview.ipynb"]
+    assert sorted(p.name for p in (cdnow_project["shop"] / "notebooks").iterdir()) == ["00_quarter_overview.ipynb", "05_customers_retention.ipynb"]
     out = cdnow_project["steps"]["notebooks"].stdout
-    assert "00_quarter_overview: re-executed" in out
+    assert "00_quarter_overview: re-executed" in out and "05_customers_retention: re-executed" in out
     assert all(f"{name}: skipped: {reason}" in out for name, reason in SKIPPED.items())
 
 
@@ -103,14 +103,14 @@ def test_the_four_other_notebooks_are_skipped_with_their_reasons(cdnow_project):
     manifest = json.loads((cdnow_project["folder"] / "kit-report.json").read_text())
     assert manifest["ok"] is True
     statuses = {e["name"]: (e["status"], e["error"]) for e in manifest["entries"]}
-    assert statuses == {"00_quarter_overview": ("ok", None), **{n: ("skipped", r) for n, r in SKIPPED.items()}}
+    assert statuses == {"00_quarter_overview": ("ok", None), "05_customers_retention": ("ok", None), **{n: ("skipped", r) for n, r in SKIPPED.items()}}
     index = (cdnow_project["folder"] / "index.html").read_text()
     for notebook, reason in SKIPPED.items():
         row = index[index.index(f'data-notebook="{notebook}"'):]
         row = row[:row.index("</tr>")]
         assert 'data-status="skipped"' in row and reason in row
         assert not (cdnow_project["folder"] / f"{notebook}.html").exists()
-    assert "1 report built; 4 skipped because the source lacks the data they need" in index
+    assert "2 reports built; 4 skipped because the source lacks the data they need" in index
 
 
 def test_overview_kpis_equal_pandas(cdnow_project):

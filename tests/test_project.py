@@ -78,7 +78,7 @@ def test_readiness_names_missing_tables_and_columns_and_what_optional_ones_add()
     assert ready["channel"].reason == "needs tables sessions, ad_spend and touchpoints — not in this source"
     assert ready["promo"].reason == "needs tables order_items, promotions, ad_spend and users — not in this source"
     no_promotion_id = analyses.readiness({t: ["x"] for t in ("orders", "order_items", "promotions", "ad_spend", "users")})
-    assert no_promotion_id[-1].reason == "needs column orders.promotion_id — not in this source"
+    assert next(r for r in no_promotion_id if r.analysis.key == "promo").reason == "needs column orders.promotion_id — not in this source"
     assert {a.notebook for a in analyses.ANALYSES} == {p.stem for p in sorted(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))}
 
 

@@ -735,6 +735,7 @@ def generate(out: Path, seed: int = plan.DEFAULT_SEED, scale: float = 1.0, progr
     import json
     import shutil
 
+    from kit.synth import outreach as outreach_mod
     from kit.synth import truth as truth_mod
 
     final = Path(out)
@@ -759,6 +760,8 @@ def generate(out: Path, seed: int = plan.DEFAULT_SEED, scale: float = 1.0, progr
     if bar:
         bar.update(1)
     truth = truth_mod.build(run, orders, logged, seed)
+    truth["customers"] = outreach_mod.write(out, seed)
+    truth["sizes"] = dict(sorted({**truth["sizes"], "outreach": sum(truth["customers"]["outreach"]["groups"].values())}.items()))
     (out / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     if bar:
         bar.update(1)
