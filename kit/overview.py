@@ -32,7 +32,7 @@ import pandas as pd
 
 from kit import params as params_module
 from kit.quarter import Quarter
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.source import Source, connect
 
 # (id, label, unit); unit drives formatting: money, count or rate.
@@ -119,8 +119,8 @@ class KpiTable(Result):
     def to_pandas(self) -> pd.DataFrame:
         return self.frame.copy()
 
-    def _repr_html_(self) -> str:
-        shown = pd.DataFrame({
+    def display(self) -> pd.DataFrame:
+        return pd.DataFrame({
             "KPI": self.frame["name"],
             "value": [format_value(v, u) for v, u in zip(self.frame["value"], self.frame["unit"])],
             "previous quarter": [format_value(v, u) for v, u in zip(self.frame["previous_quarter"], self.frame["unit"])],
@@ -130,7 +130,6 @@ class KpiTable(Result):
             "target": [format_value(v, u) for v, u in zip(self.frame["target"], self.frame["unit"])],
             "attainment 达成率": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in self.frame["attainment"]],
         })
-        return frame_html(shown, self.title)
 
 
 class ChannelShares(Result):
@@ -143,9 +142,9 @@ class ChannelShares(Result):
     def to_pandas(self) -> pd.DataFrame:
         return self.frame.copy()
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
         f = self.frame
-        shown = pd.DataFrame({
+        return pd.DataFrame({
             "channel": f["name"],
             "GMV": [format_yuan(v) for v in f["gmv"]],
             "share": [f"{v:.1%}" for v in f["share"]],
@@ -153,7 +152,6 @@ class ChannelShares(Result):
             "share change": [format_points(v) for v in f["share_change"]],
             "GMV YoY": [format_change(v) for v in f["yoy"]],
         })
-        return frame_html(shown, self.title)
 
 
 @dataclass(repr=False)  # Result.__repr__ prints the KPI table; a dataclass repr would dump every frame
@@ -215,8 +213,14 @@ class QuarterOverview(Result):
     def findings_markdown(self) -> str:
         return "\n".join(f"- {line}" for line in self.findings)
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
+        return self.kpis.display()
+
+    def _repr_html_(self) -> str:  # the tiles are a picture of the KPI table below them, which the text shows
         return self.tiles_html() + "\n" + self.kpis._repr_html_()
+
+    def __repr__(self) -> str:
+        return repr(self.kpis)
 
 
 # --------------------------------------------------------------------------------------------

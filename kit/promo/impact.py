@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from kit.promo import data as _data
-from kit.promo.lift import LiftResult, lift, money_html
-from kit.results import Result, frame_html
+from kit.promo.lift import LiftResult, lift, money_frame
+from kit.results import Result, format_money
 from kit.stats import format_roas
 
 
@@ -17,7 +17,7 @@ def _interval(draws: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-@dataclass
+@dataclass(repr=False)  # Result.__repr__: the rounded table
 class StoreImpact(Result):
     """Promoted categories' net effect, the non-promoted categories' (cannibalised) effect, and their sum."""
 
@@ -42,8 +42,8 @@ class StoreImpact(Result):
             return ["Every category that is not a control is promoted: no substitutes to measure; store net = promoted net."]
         return ["The store net interval adds the two models' simulated totals as independent draws."]
 
-    def _repr_html_(self) -> str:
-        return money_html(self.table, self.title, self.notes)
+    def display(self) -> pd.DataFrame:
+        return money_frame(self.table)
 
 
 def no_substitutes(promoted: LiftResult) -> StoreImpact:
@@ -85,7 +85,7 @@ def cannibalisation(data, start, end, promoted: LiftResult, target: str = "canni
     return StoreImpact(table=pd.DataFrame(rows), store_draws=store, cannibalised=other, alpha=alpha)
 
 
-@dataclass
+@dataclass(repr=False)
 class IncrementalROI(Result):
     """Incremental ROAS (net incremental GMV ÷ cost) beside the naive event GMV ÷ cost."""
 
@@ -102,13 +102,12 @@ class IncrementalROI(Result):
     def value(self, measure: str, column: str = "value") -> float:
         return float(self.table.set_index("measure").loc[measure, column])
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
         shown = self.table.copy()
         ratio = shown["measure"].str.contains("ROAS")
         for column in ("value", "ci_low", "ci_high"):
-            shown[column] = [format_roas(v, 2) if r else ("–" if pd.isna(v) else f"{v:,.0f}")
-                             for v, r in zip(shown[column], ratio)]
-        return frame_html(shown, self.title)
+            shown[column] = [format_roas(v, 2) if r else format_money(v) for v, r in zip(shown[column], ratio)]
+        return shown
 
 
 def incremental_roi(incremental_draws, cost: float, *, event_gmv: float | None = None, incremental: float | None = None,
@@ -133,7 +132,7 @@ def incremental_roi(incremental_draws, cost: float, *, event_gmv: float | None =
 # ------------------------------------------------------------------------------------------------
 # One promotion, end to end
 
-@dataclass
+@dataclass(repr=False)
 class PromotionReview(Result):
     """Everything the notebook shows for one promotion."""
 
@@ -154,6 +153,13 @@ class PromotionReview(Result):
 
     def to_pandas(self) -> pd.DataFrame:
         return self.lift.to_pandas()
+
+    def display(self) -> pd.DataFrame:
+        return self.lift.display()
+
+    @property
+    def notes(self) -> list[str]:
+        return self.lift.notes
 
     @property
     def warnings(self) -> list[str]:
@@ -251,7 +257,7 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
 # ------------------------------------------------------------------------------------------------
 # A quarter's promotions
 
-@dataclass
+@dataclass(repr=False)
 class QuarterReview(Result):
     """Every promotion of a quarter reviewed; ``to_pandas()`` has one row per promotion."""
 
@@ -285,8 +291,8 @@ class QuarterReview(Result):
     def notes(self) -> list[str]:
         return [f"{pid}: not analysed — {message}" for pid, message in self.failures.items()]
 
-    def _repr_html_(self) -> str:
-        return money_html(self.to_pandas(), self.title, self.notes, plain=("incremental_roas", "naive_roas"))
+    def display(self) -> pd.DataFrame:
+        return money_frame(self.to_pandas(), plain=("incremental_roas", "naive_roas"))
 
     def finding(self) -> str:
         """The quarter in a few sentences (Markdown), computed from the reviews."""
