@@ -3,17 +3,12 @@ command can start the fork server before it imports anything else: it warms up m
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
-
-from kit import config
 
 
 def worker_context():
     """Where workers come from: on Linux a fork server that has imported the tooling and the kit
     (started here, once per process; it warms up in the background), elsewhere spawn."""
-    # Workers, and the kernels forked from them, import numpy with this environment.
-    os.environ.update(config.reproducible_blas())
     if not sys.platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
     from multiprocessing import forkserver
