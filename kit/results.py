@@ -36,12 +36,9 @@ def format_number(value: float, digits: int = 4) -> str:
 
 def format_money(value: float, digits: int = 4) -> str:
     """An amount to ``digits`` significant digits but never below whole units: 3,752,000; 7,465; 283."""
-    if _missing(value):
-        return MISSING
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    shown = f"{round(value, min(0, digits - 1 - magnitude)):,.0f}"
+    if _missing(value) or abs(value) >= 10 ** (digits - 1):
+        return format_number(value, digits)
+    shown = f"{value:,.0f}"
     return "0" if shown == "-0" else shown
 
 
