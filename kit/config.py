@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,21 +26,3 @@ def cache_dir() -> Path | None:
     if chosen:
         return Path(chosen)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kit"
-
-
-def reproducible_blas() -> dict[str, str]:
-    """Environment that makes OpenBLAS compute the same last bits on every x86-64 machine.
-
-    OpenBLAS picks its kernels by CPU (Haswell, SkylakeX, …) and they round differently, enough to
-    move a bootstrap draw and a shown digit (a response-curve interval bound, say). The committed
-    notebooks are computed with the Haswell kernels, which every x86-64 CPU with AVX2 runs; this
-    pins them there (elsewhere, or when the caller chose, it returns nothing). It must be in the
-    environment before numpy is imported: kernels of `kit report` and nbval get it at start.
-    """
-    if "OPENBLAS_CORETYPE" in os.environ or platform.machine().lower() not in ("x86_64", "amd64"):
-        return {}
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    return {"OPENBLAS_CORETYPE": "Haswell"} if " avx2" in flags else {}

@@ -34,7 +34,7 @@ import pandas as pd
 
 from kit import params as params_module
 from kit.quarter import Quarter
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.source import Source, connect
 
 # (id, label, unit); unit drives formatting: money, count or rate.
@@ -131,12 +131,12 @@ class KpiTable(Result):
     def to_pandas(self) -> pd.DataFrame:
         return self.frame.copy()
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
         def shown_values(column: str) -> list[str]:
             return [f"needs {self.unavailable[k]}" if k in self.unavailable else format_value(v, u, self.symbol)
                     for k, v, u in zip(self.frame["kpi"], self.frame[column], self.frame["unit"])]
 
-        shown = pd.DataFrame({
+        return pd.DataFrame({
             "KPI": self.frame["name"],
             "value": shown_values("value"),
             "previous quarter": shown_values("previous_quarter"),
@@ -146,7 +146,6 @@ class KpiTable(Result):
             "target": [format_value(v, u, self.symbol) for v, u in zip(self.frame["target"], self.frame["unit"])],
             "attainment 达成率": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in self.frame["attainment"]],
         })
-        return frame_html(shown, self.title)
 
 
 class ChannelShares(Result):
@@ -160,9 +159,9 @@ class ChannelShares(Result):
     def to_pandas(self) -> pd.DataFrame:
         return self.frame.copy()
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
         f = self.frame
-        shown = pd.DataFrame({
+        return pd.DataFrame({
             "channel": f["name"],
             "GMV": [format_money(v, self.symbol) for v in f["gmv"]],
             "share": [f"{v:.1%}" for v in f["share"]],
@@ -170,7 +169,6 @@ class ChannelShares(Result):
             "share change": [format_points(v) for v in f["share_change"]],
             "GMV YoY": [format_change(v) for v in f["yoy"]],
         })
-        return frame_html(shown, self.title)
 
 
 @dataclass(repr=False)  # Result.__repr__ prints the KPI table; a dataclass repr would dump every frame
@@ -254,8 +252,14 @@ class QuarterOverview(Result):
     def findings_markdown(self) -> str:
         return "\n".join(f"- {line}" for line in self.findings)
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
+        return self.kpis.display()
+
+    def _repr_html_(self) -> str:  # the tiles are a picture of the KPI table below them, which the text shows
         return self.tiles_html() + "\n" + self.kpis._repr_html_()
+
+    def __repr__(self) -> str:
+        return repr(self.kpis)
 
 
 # --------------------------------------------------------------------------------------------

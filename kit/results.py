@@ -1,20 +1,59 @@
-"""The shape every analysis result shares: ``to_pandas()`` for numbers, a tidy HTML view for notebooks.
+"""The shape every analysis result shares: ``to_pandas()`` for numbers, ``display()`` for people.
 
-Numbers are kept at full precision; rounding happens only in the display.
+Numbers are kept at full precision in ``to_pandas()``; rounding happens only in the display. A
+result class formats its table once, in ``display()``; the notebook's HTML (``_repr_html_``) and its
+text (``__repr__``, what nbval compares) are both derived from that one frame, so they show the same
+digits — a few significant ones, never the last bits of a float.
 """
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 
+MISSING = "–"
+
+
+def _missing(value) -> bool:
+    try:
+        return value is None or not math.isfinite(value)
+    except TypeError:
+        return bool(pd.isna(value))
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    """``digits`` significant digits with thousands separators: 3751863.2 → "3,752,000", 0.0123456 → "0.01235"."""
+    if _missing(value):
+        return MISSING
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= digits - 1:
+        return f"{round(value, digits - 1 - magnitude):,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def format_money(value: float, digits: int = 4) -> str:
+    """An amount to ``digits`` significant digits but never below whole units: 3,752,000; 7,465; 283."""
+    if _missing(value) or abs(value) >= 10 ** (digits - 1):
+        return format_number(value, digits)
+    shown = f"{value:,.0f}"
+    return "0" if shown == "-0" else shown
+
 
 def display_frame(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """A copy rounded for display (floats to ``digits`` significant places)."""
+    """A copy for display: floats to ``digits`` significant digits, large integers with thousands separators."""
     shown = frame.copy()
     for column in shown.columns:
-        if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.{digits}g}")
+        values = shown[column]
+        if pd.api.types.is_float_dtype(values):
+            shown[column] = values.map(lambda v: format_number(v, digits))
+        elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            if (values.abs() >= 10_000).any():  # counts, not years or step numbers
+                shown[column] = values.map(lambda v: f"{v:,}")
+        elif values.dtype == object:  # mixed cells (a diagnostics table): format the floats among them
+            shown[column] = values.map(lambda v: format_number(v, digits) if isinstance(v, float) else v)
     return shown
 
 
@@ -29,8 +68,16 @@ def frame_html(frame: pd.DataFrame, title: str | None = None, digits: int = 4, n
     return "\n".join(parts)
 
 
+def frame_text(frame: pd.DataFrame, title: str | None = None, digits: int = 4, notes: list[str] | None = None) -> str:
+    """The text twin of :func:`frame_html`: the same title, cells and notes, as plain text."""
+    parts = [title] if title else []
+    parts.append(display_frame(frame, digits).to_string(index=False))
+    parts.extend(notes or [])
+    return "\n".join(parts)
+
+
 class Result:
-    """Base class: subclasses implement ``to_pandas``; may set ``title`` and ``notes``."""
+    """Base class: subclasses implement ``to_pandas``, may override ``display``, set ``title`` and ``notes``."""
 
     title: str | None = None
     digits = 4
@@ -40,15 +87,27 @@ class Result:
 
     @property
     def notes(self) -> list[str]:
+        """Lines shown under the table (caveats, what the intervals are)."""
         return []
 
     def display(self) -> pd.DataFrame:
-        """The table as analysts read it; subclasses may format columns (e.g. ROAS as '3.5:1')."""
+        """The table as analysts read it; subclasses format columns (ROAS as '3.5:1', yuan, percents).
+
+        Float columns left unformatted are shown to ``digits`` significant digits."""
         return self.to_pandas()
 
     def _repr_html_(self) -> str:
         return frame_html(self.display(), self.title, self.digits, self.notes)
 
     def __repr__(self) -> str:
-        head = f"{self.title}\n" if self.title else ""
-        return head + display_frame(self.display(), self.digits).to_string(index=False)
+        return frame_text(self.display(), self.title, self.digits, self.notes)
+
+
+class Table(Result):
+    """Any frame shown the way results are (rounded, with a title): for a table a notebook displays directly."""
+
+    def __init__(self, frame: pd.DataFrame, title: str | None = None, digits: int = 4):
+        self.frame, self.title, self.digits = frame, title, digits
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.frame.copy()

@@ -3,7 +3,6 @@ source) and the sample's planted arms recovered (truth.json)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import ibis
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 
 import kit
-from kit import ab, config
+from kit import ab
 from kit.ab import stats as abstats
 from kit.ab.daily import daily_arm_moments
 from kit.ab.metrics import resolve
@@ -129,30 +128,20 @@ def test_user_metrics_bad_input(tiny_source):
 # ---------------------------------------------------------------------------------------------
 # the sample's planted truths
 
-TRUTH = config.SAMPLE_DIR / "truth.json"
-needs_sample = pytest.mark.skipif(not TRUTH.exists(), reason="sample data not generated (kit synth)")
+@pytest.fixture(scope="module")
+def truth(sample_truth):
+    return sample_truth["experiments"]
 
 
 @pytest.fixture(scope="module")
-def truth():
-    return json.loads(TRUTH.read_text())["experiments"]
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return kit.connect(params=kit.params.load("2025Q4"))
-
-
-@pytest.fixture(scope="module")
-def selling_points(sample):
-    return kit.ab.review(sample, kit.params.load("2025Q4"), "pdp_selling_points", path=False)
+def selling_points(sample_source, sample_params):
+    return kit.ab.review(sample_source, sample_params, "pdp_selling_points", path=False)
 
 
 def _planted(truth, experiment, metric):
     return {arm: lift for arm, lift in truth[experiment]["true_lift"][metric].items() if lift}
 
 
-@needs_sample
 def test_the_planted_winners_are_found_and_null_arms_are_not_called(selling_points, truth):
     t = truth["pdp_selling_points"]
     assert not selling_points.srm.mismatch and not t["srm"]
@@ -164,14 +153,12 @@ def test_the_planted_winners_are_found_and_null_arms_are_not_called(selling_poin
     assert called.empty, called[["metric", "variant", "pvalue_adj"]]
 
 
-@needs_sample
 def test_the_planted_guardrail_harm_is_on_the_watch_list(selling_points, truth):
     breach = truth["pdp_selling_points"]["guardrail_breach"]
     assert breach and set(breach) <= set(selling_points.verdict.watch)
     assert not set(breach) & set(selling_points.verdict.winners)
 
 
-@needs_sample
 def test_planted_ctr_lifts_lie_in_their_intervals(selling_points, truth):
     frame = selling_points.primary.to_pandas().set_index("variant")
     for arm, lift in _planted(truth, "pdp_selling_points", "ctr").items():
@@ -179,7 +166,6 @@ def test_planted_ctr_lifts_lie_in_their_intervals(selling_points, truth):
         assert row.rel_ci_low <= lift <= row.rel_ci_high, (arm, lift, row.rel_ci_low, row.rel_ci_high)
 
 
-@needs_sample
 def test_user_metrics_reproduce_the_planted_baselines(selling_points, truth):
     """Pooled over the arms with no planted effect, each metric is the generator's baseline within 4 se."""
     t = truth["pdp_selling_points"]
@@ -195,21 +181,19 @@ def test_user_metrics_reproduce_the_planted_baselines(selling_points, truth):
         assert abs(estimate - t["baseline"][name]) < 4 * se, (name, estimate, t["baseline"][name], se)
 
 
-@needs_sample
-def test_a_broken_split_makes_the_test_invalid(sample, truth):
+def test_a_broken_split_makes_the_test_invalid(sample_source, truth):
     assert truth["pdp_first_screen_offer"]["srm"]
-    r = kit.ab.review(sample, kit.params.load("2025Q2"), "pdp_first_screen_offer", path=False)
+    r = kit.ab.review(sample_source, kit.params.load("2025Q2"), "pdp_first_screen_offer", path=False)
     assert r.srm.mismatch and r.verdict.status == "invalid" and r.verdict.winners == []
     worst = r.srm.table.set_index("variant").deviation.idxmin()
     assert worst in truth["pdp_first_screen_offer"]["lost_share"]
 
 
 @pytest.fixture(scope="module")
-def hero_video(sample):
-    return kit.ab.review(sample, kit.params.load("2025Q3"), "pdp_hero_video")  # with the day-by-day replay
+def hero_video(sample_source):
+    return kit.ab.review(sample_source, kit.params.load("2025Q3"), "pdp_hero_video")  # with the day-by-day replay
 
 
-@needs_sample
 def test_the_two_arm_experiment_recovers_its_lift(hero_video, truth):
     r = hero_video
     lift = truth["pdp_hero_video"]["true_lift"]["ctr"]["video"]
@@ -219,10 +203,9 @@ def test_the_two_arm_experiment_recovers_its_lift(hero_video, truth):
     assert not r.srm.mismatch
 
 
-@needs_sample
-def test_the_review_replay_is_the_replay_of_the_daily_grid(sample, hero_video):
+def test_the_review_replay_is_the_replay_of_the_daily_grid(sample_source, hero_video):
     p = kit.params.load("2025Q3")
-    daily = ab.daily_user_metrics(sample, "pdp_hero_video", p.ab.pre_window_days, gmv_basis=p.gmv_basis,
+    daily = ab.daily_user_metrics(sample_source, "pdp_hero_video", p.ab.pre_window_days, gmv_basis=p.gmv_basis,
                                   users=hero_video.users)
     grid = ab.sequential_path(daily, [p.ab.primary_metric], alpha=p.ab.alpha, correction=p.ab.correction,
                               planned_users=p.ab.planned_users, prior_sd=p.ab.prior_sd, cuped=p.ab.cuped)
@@ -230,8 +213,7 @@ def test_the_review_replay_is_the_replay_of_the_daily_grid(sample, hero_video):
     assert hero_video.path.planned_users == grid.planned_users
 
 
-@needs_sample
-def test_the_day_by_day_replay_matches_analyses_of_each_day(sample, hero_video):
+def test_the_day_by_day_replay_matches_analyses_of_each_day(sample_source, hero_video):
     """The replay's last day is analyze(sequential=True) on the final table; a middle day's fixed-horizon
     numbers are analyze() on user_metrics(end=that day): two independent query shapes, same numbers."""
     r = hero_video
@@ -242,7 +224,7 @@ def test_the_day_by_day_replay_matches_analyses_of_each_day(sample, hero_video):
         assert last[column] == pytest.approx(final[column], rel=1e-9), column
     middle_day = sorted(path.day.unique())[10]
     middle = path[path.day == middle_day].iloc[0]
-    cut = ab.analyze(ab.user_metrics(sample, "pdp_hero_video", end=middle_day), ["ctr"]).to_pandas().iloc[0]
+    cut = ab.analyze(ab.user_metrics(sample_source, "pdp_hero_video", end=middle_day), ["ctr"]).to_pandas().iloc[0]
     assert middle.n_treatment == cut.n_treatment
     for column in ("ci_low", "ci_high", "pvalue"):
         assert middle[f"{column}_fixed"] == pytest.approx(cut[column], rel=1e-9), column

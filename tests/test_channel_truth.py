@@ -18,16 +18,11 @@ rates but not the all-six rate above ~10%; a quarter of the noise would be neede
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 from scipy.stats import spearmanr
 
 import kit
-from kit import config
 
-TRUTH = config.SAMPLE_DIR / "truth.json"
-pytestmark = pytest.mark.skipif(not TRUTH.exists(), reason="sample data not generated (kit synth)")
 QUARTER = "2025Q4"
 CHANNELS = ["search_ads", "feed_ads", "douyin", "kuaishou", "wechat_channels", "xiaohongshu"]
 
@@ -45,15 +40,14 @@ ADSTOCK_MISSES = {"xiaohongshu": "long carry-over (planted 0.7) traded against t
 
 
 @pytest.fixture(scope="module")
-def truth():
-    return json.loads(TRUTH.read_text(encoding="utf-8"))["channels"]
+def truth(sample_truth):
+    return sample_truth["channels"]
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    p = kit.params.load(QUARTER)
-    src = kit.connect(params=p)
-    weekly = kit.channel.weekly(src, p.channel.history_start, kit.Quarter(QUARTER).end, params=p)
+def fitted(sample_source, sample_params):
+    p = sample_params
+    weekly = kit.channel.weekly(sample_source, p.channel.history_start, kit.Quarter(QUARTER).end, params=p)
     model = kit.channel.response_model(weekly, "gmv", weekly.attrs["spend_columns"], controls=p.channel.controls,
                                        saturation=p.channel.saturation, bootstrap=p.channel.bootstrap, seed=p.channel.seed,
                                        period=QUARTER, exclude="promo_week")

@@ -6,32 +6,20 @@ mean of the sessions' planted probabilities, so the realised rate differs by sam
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-import kit
 import kit.funnel as kf
-from kit import config
-
-TRUTH_PATH = config.SAMPLE_DIR / "truth.json"
-pytestmark = pytest.mark.skipif(not TRUTH_PATH.exists(), reason="the sample data is not generated (run `kit synth`)")
 
 
 @pytest.fixture(scope="module")
-def truth():
-    return json.loads(TRUTH_PATH.read_text())["funnel"]
+def truth(sample_truth):
+    return sample_truth["funnel"]
 
 
 @pytest.fixture(scope="module")
-def source():
-    return kit.connect(params=kit.params.load("2025Q4"))
-
-
-@pytest.fixture(scope="module")
-def q4_by_device(source, truth):
-    events = kf.load_events(source, "2025Q4", "1D", attributes=["device"])
+def q4_by_device(sample_source, truth):
+    events = kf.load_events(sample_source, "2025Q4", "1D", attributes=["device"])
     return kf.funnel(events, truth["steps"], window="1D", unit="session_id", by="device", quarter="2025Q4")
 
 
@@ -47,11 +35,11 @@ def test_planted_step_rates_are_recovered(q4_by_device, truth):
             abs(row["conversion_from_previous"] - p) < 4 * se
 
 
-def test_planted_segment_rates_are_recovered(source, truth):
+def test_planted_segment_rates_are_recovered(sample_source, truth):
     """Every segment of the three breakdowns over 2025 (the period of the planted segment rates): the
     cohort is exactly the planted number of sessions, and each step rate is within four binomial
     standard errors of the planted one (72 rates)."""
-    events = kf.load_events(source, "2025Q4", "1D", quarters=4, attributes=["device", "channel", "customer"])
+    events = kf.load_events(sample_source, "2025Q4", "1D", quarters=4, attributes=["device", "channel", "customer"])
     _, by, _ = kf.funnel_with_breakdowns(events, truth["steps"], window="1D", unit="session_id",
                                          breakdowns=["device", "channel", "customer"], quarter=("2025-01-01", "2025-12-31"))
     checked = 0
@@ -81,8 +69,8 @@ def test_planted_weak_device_is_flagged(q4_by_device, truth):
     assert (leak["from_step"], leak["to_step"]) == ("pdp_view", "add_to_cart")   # planted: ~14% add to cart
 
 
-def test_planted_worst_screen_and_exit_rates(source, truth):
-    exits = kf.scroll_exits(kf.load_events(source, "2025Q4", "1D", attributes=()), quarter="2025Q4")
+def test_planted_worst_screen_and_exit_rates(sample_source, truth):
+    exits = kf.scroll_exits(kf.load_events(sample_source, "2025Q4", "1D", attributes=()), quarter="2025Q4")
     assert exits.worst_screen == truth["screens"]["worst_screen"] == 3
     table = exits.to_pandas().set_index("screen")
     assert table.index.max() == truth["screens"]["max_screen"]
@@ -94,9 +82,9 @@ def test_planted_worst_screen_and_exit_rates(source, truth):
         assert table.loc[int(screen), "reach"] == pytest.approx(reach, abs=0.005)
 
 
-def test_planted_time_to_convert(source, truth):
+def test_planted_time_to_convert(sample_source, truth):
     """Median gaps between steps, outside the Double 11 peak (October)."""
-    events = kf.load_events(source, "2025Q4", "1D", attributes=())
+    events = kf.load_events(sample_source, "2025Q4", "1D", attributes=())
     got = kf.time_to_convert(events, truth["steps"], window="1D", unit="session_id",
                              quarter=("2025-10-01", "2025-10-31")).to_pandas()
     steps = truth["steps"]

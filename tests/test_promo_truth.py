@@ -2,8 +2,6 @@
 files, and the planted truths of data/sample/truth.json recovered by the lift model."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,38 +10,31 @@ from scipy import stats
 import kit
 import kit.promo as promo
 from kit import config
+from kit.results import format_money
 from tests.promo_reference import TIMEZONE, above_noise_floor, irreducible_sd, order_items_by_day, oracle_within
 
-TRUTH_FILE = config.SAMPLE_DIR / "truth.json"
-pytestmark = pytest.mark.skipif(not TRUTH_FILE.exists(), reason="sample data not generated (kit synth)")
+
+@pytest.fixture(scope="module")
+def truth(sample_truth) -> dict:
+    return sample_truth["promotions"]
 
 
 @pytest.fixture(scope="module")
-def truth() -> dict:
-    return json.loads(TRUTH_FILE.read_text())["promotions"]
-
-
-@pytest.fixture(scope="module")
-def source():
-    return kit.connect()
-
-
-@pytest.fixture(scope="module")
-def raw() -> dict:
+def raw(sample_dir) -> dict:
     """The raw files read with pandas only: the independent side of the cross-checks."""
-    orders = pd.read_parquet(config.SAMPLE_DIR / "orders.parquet")
+    orders = pd.read_parquet(sample_dir / "orders.parquet")
     orders["local"] = orders["paid_at"].dt.tz_convert(TIMEZONE).dt.tz_localize(None)
     orders["day"] = orders["local"].dt.normalize()
-    items = order_items_by_day(config.SAMPLE_DIR)
-    users = pd.read_parquet(config.SAMPLE_DIR / "users.parquet")
+    items = order_items_by_day(sample_dir)
+    users = pd.read_parquet(sample_dir / "users.parquet")
     return {"orders": orders, "items": items, "users": users}
 
 
 # ------------------------------------------------------------------------------------------------
 # The contract side: daily table, cost, KPIs
 
-def test_daily_table_matches_pandas(source, raw, truth):
-    table = promo.daily(source, "2025_double11", post_days=14)
+def test_daily_table_matches_pandas(sample_source, raw, truth):
+    table = promo.daily(sample_source, "2025_double11", post_days=14)
     t = truth["2025_double11"]
     assert table.attrs["promoted"] == t["promoted_categories"]
     assert table.attrs["controls"] == sorted(t["never_promoted_categories"])
@@ -65,26 +56,26 @@ def test_daily_table_matches_pandas(source, raw, truth):
     assert not masked[member + pd.Timedelta(days=8):].any()
 
 
-def test_daily_stops_where_the_data_stop(source):
-    table = promo.daily(source, "2025_member_dec", post_days=14)
+def test_daily_stops_where_the_data_stop(sample_source):
+    table = promo.daily(sample_source, "2025_member_dec", post_days=14)
     assert table["date"].iloc[-1] == pd.Timestamp("2025-12-31")
 
 
-def test_daily_bad_input(source):
+def test_daily_bad_input(sample_source):
     with pytest.raises(ValueError, match="no promotion_id 'nope'; ids present: 2024_cny_festival"):
-        promo.daily(source, "nope")
+        promo.daily(sample_source, "nope")
     with pytest.raises(ValueError, match="control category 'toys' not in order_items.category"):
-        promo.daily(source, "2025_double11", controls=["toys"])
+        promo.daily(sample_source, "2025_double11", controls=["toys"])
     with pytest.raises(ValueError, match="apparel promoted by '2025_double11' cannot be a control"):
-        promo.daily(source, "2025_double11", controls=["apparel"])
+        promo.daily(sample_source, "2025_double11", controls=["apparel"])
 
 
-def test_cost_and_kpis_match_pandas_and_truth(source, raw, truth):
+def test_cost_and_kpis_match_pandas_and_truth(sample_source, raw, truth):
     orders, t = raw["orders"], truth["2025_double11"]
     own = orders[orders["promotion_id"] == "2025_double11"]
     first, end = pd.Timestamp(t["presale_start"]), pd.Timestamp(t["end"])
     day = pd.Timedelta(days=1)
-    cost = promo.promotion_cost(source, "2025_double11")
+    cost = promo.promotion_cost(sample_source, "2025_double11")
     assert cost["discount"] == pytest.approx(own["discount"].sum())
     spend = pd.read_parquet(config.SAMPLE_DIR / "ad_spend.parquet")
     spend["date"] = pd.to_datetime(spend["date"])
@@ -92,7 +83,7 @@ def test_cost_and_kpis_match_pandas_and_truth(source, raw, truth):
     before = spend[spend["date"].between(first - 28 * day, first - day)]["spend"].sum() / 28 * ((end - first).days + 1)
     assert cost["extra_ad_spend"] == pytest.approx(max(0.0, during - before))
 
-    kpis = promo.event_kpis(source, "2025_double11")
+    kpis = promo.event_kpis(sample_source, "2025_double11")
     presale = own["is_presale"].mean()
     assert kpis.value("presale share of event orders") == pytest.approx(presale)
     assert kpis.value("presale share of event orders") == pytest.approx(t["presale_share"], abs=5e-5)
@@ -114,8 +105,8 @@ def test_cost_and_kpis_match_pandas_and_truth(source, raw, truth):
     assert kpis.value("member share of GMV over the promotion's days") == pytest.approx(share)
 
 
-def test_member_day_share_matches_truth(source, truth):
-    kpis = promo.event_kpis(source, "2025_member_oct")
+def test_member_day_share_matches_truth(sample_source, truth):
+    kpis = promo.event_kpis(sample_source, "2025_member_oct")
     assert kpis.value("member share of GMV over the promotion's days") == pytest.approx(
         truth["2025_member_oct"]["member_gmv_share"], abs=5e-5)
 
@@ -129,12 +120,12 @@ PROMOTIONS_2025 = ["2025_cny_festival", "2025_member_mar", "2025_member_apr", "2
 
 
 @pytest.fixture(scope="module")
-def estimates(source, truth) -> dict:
+def estimates(sample_source, truth) -> dict:
     results = {}
     for pid in PROMOTIONS_2025:
         t = truth[pid]
         post = t["incremental_gmv"]["post_days"]
-        table = promo.daily(source, pid, post_days=post)
+        table = promo.daily(sample_source, pid, post_days=post)
         results[pid] = promo.lift(table, t["start"], t["end"], controls=promo.control_columns(table), post_days=post,
                                   gap_days=table.attrs["gap_days"], exclude="other_promotion", alpha=0.1, warn=False)
     return results
@@ -206,16 +197,16 @@ KNOWN_MODEL_MISSES = {
 }
 
 
-def test_the_first_promotion_has_no_history(source, truth):
+def test_the_first_promotion_has_no_history(sample_source, truth):
     t = truth["2024_cny_festival"]
-    table = promo.daily(source, "2024_cny_festival")
+    table = promo.daily(sample_source, "2024_cny_festival")
     with pytest.raises(ValueError, match=r"pre-period too short: 7 usable day\(s\)"):
         promo.lift(table, t["start"], t["end"], controls=promo.control_columns(table))
 
 
-def test_review_of_a_member_day_and_the_quarter(source):
+def test_review_of_a_member_day_and_the_quarter(sample_source):
     params = kit.params.load("2025Q4", promo={"placebos": 2, "promotions": ["2025_member_dec", "2024_cny_festival"]})
-    quarter = promo.review_quarter(source, params)
+    quarter = promo.review_quarter(sample_source, params)
     assert list(quarter.reviews) == ["2025_member_dec"]
     assert "pre-period too short" in quarter.failures["2024_cny_festival"]
     review = quarter.reviews["2025_member_dec"]
@@ -225,5 +216,5 @@ def test_review_of_a_member_day_and_the_quarter(source):
     assert table.loc[0, "store_net"] == pytest.approx(review.lift.row("net")["effect"])
     assert table.loc[0, "incremental_roas"] == pytest.approx(review.lift.row("net")["effect"] / review.cost["cost"])
     verdict = review.verdict()
-    assert f"{review.lift.row('during')['effect']:,.0f} yuan incremental during the event" in verdict
+    assert f"{format_money(review.lift.row('during')['effect'])} yuan incremental during the event" in verdict
     assert "could not be analysed" in quarter.finding()

@@ -15,7 +15,7 @@ from scipy import stats
 
 from kit.ab.moments import as_table
 from kit.contract import require_columns
-from kit.results import Result, frame_html
+from kit.results import Result
 
 
 class SRMResult(Result):
@@ -42,8 +42,8 @@ class SRMResult(Result):
                    if self.mismatch else "no mismatch detected")
         return [f"χ² = {self.statistic:.4g} on {self.df} df, p = {self.pvalue:.3g} (threshold {self.threshold:g}): {verdict}."]
 
-    def _repr_html_(self) -> str:
-        return frame_html(self.table, self.title, 4, self.notes)
+    def display(self) -> pd.DataFrame:
+        return self.table
 
     def summary(self) -> dict:
         return {"statistic": self.statistic, "df": self.df, "pvalue": self.pvalue, "mismatch": self.mismatch}

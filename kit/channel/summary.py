@@ -118,7 +118,7 @@ class ChannelSummary(Result):
         })
         return shown
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str:  # the frame_html table of display(), with rows coloured by target met / missed
         shown = self.display()
         colours = {"met": "#e3f4e1", "missed": "#fbe3e1"}
         rows = []
@@ -127,13 +127,14 @@ class ChannelSummary(Result):
             style = f" style='background:{colours[row['met']]}'" if row["met"] in colours else ""
             cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
             rows.append(f"<tr{style}>{cells}</tr>")
-        notes = f"<p class='kit-note'>Natural traffic share (non-paid sessions / all sessions): {_pct(self.natural_share)}. " \
-                f"GMV is last-touch (orders.channel); ROAS = GMV / spend, written as N:1.</p>"
+        notes = "".join(f"\n<p class='kit-note'>{html.escape(note)}</p>" for note in self.notes)
         return (f"<h4>{html.escape(self.title)}</h4>\n<table class='kit-table' border='0'><thead><tr>{header}</tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table>\n{notes}")
+                f"<tbody>{''.join(rows)}</tbody></table>{notes}")
 
-    def __repr__(self) -> str:
-        return f"{self.title}\n{self.display().to_string(index=False)}"
+    @property
+    def notes(self) -> list[str]:
+        return [f"Natural traffic share (non-paid sessions / all sessions): {_pct(self.natural_share)}. "
+                "GMV is last-touch (orders.channel); ROAS = GMV / spend, written as N:1."]
 
 
 def _pct(value: float) -> str:

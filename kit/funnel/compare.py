@@ -13,7 +13,7 @@ import pandas as pd
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 from kit.funnel.core import FunnelResult
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.stats import adjust_pvalues
 
 
@@ -63,10 +63,10 @@ class SegmentComparison(Result):
             notes.append("Counting every attempt: a unit's attempts are not independent, so p-values are optimistic.")
         return notes
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
         shown = self._table.copy()
         shown["significant"] = np.where(shown["significant"], "✱", "")
-        return frame_html(shown, self.title, self.digits, self.notes)
+        return shown
 
 
 def compare_segments(result: FunnelResult, correction: str = "holm", alpha: float | None = None) -> SegmentComparison:

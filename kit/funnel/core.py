@@ -10,7 +10,7 @@ import pandas as pd
 from kit.funnel import _engine
 from kit.funnel._engine import ChainSpec, time_column
 from kit.funnel._input import as_list, as_table, describe_window, parse_steps, parse_window, period_bounds
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.stats import wilson_interval
 
 _ATTEMPT_WORDS = {
@@ -144,9 +144,8 @@ class FunnelResult(Result):
             notes.append(f"Breakdown by {', '.join(self.by)}, read on the counted first-step event.")
         return notes
 
-    def _repr_html_(self) -> str:
-        shown = self._table.drop(columns=["conversion_from_start_low", "conversion_from_start_high"])
-        return frame_html(shown, self.title, self.digits, self.notes)
+    def display(self) -> pd.DataFrame:
+        return self._table.drop(columns=["conversion_from_start_low", "conversion_from_start_high"])
 
 
 def funnel(events, steps, window="1D", attempt: str = "best", by=None, hold: str | None = None, *,

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kit.funnel._input import as_list, as_table, period_bounds, require_columns
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.stats import wilson_interval
 
 
@@ -84,8 +84,6 @@ class ScrollExits(Result):
                          f"and were left out.")
         return notes
 
-    def _repr_html_(self) -> str:
-        return frame_html(self._table, self.title, self.digits, self.notes)
 
 
 def _rates(counts: pd.DataFrame, by: list[str], alpha: float) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from kit.results import Result, frame_html
+from kit.results import Result
 
 DEFAULT_PRE_DAYS = 365
 
@@ -209,7 +209,7 @@ def promotion_cost(source, promotion_id: str, *, baseline_days: int = 28) -> dic
             "extra_ad_spend": extra, "cost": discount + extra}
 
 
-@dataclass
+@dataclass(repr=False)  # Result.__repr__: the rounded table
 class EventKPIs(Result):
     """The review's event figures (as quoted in 大促复盘), one row per KPI."""
 
@@ -222,11 +222,11 @@ class EventKPIs(Result):
     def value(self, kpi: str) -> float:
         return float(self.table.set_index("kpi").loc[kpi, "value"])
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
         shown = self.table.copy()
         shown["value"] = [f"{v:.1%}" if "share" in k else f"{v:,.0f}" if "orders" in k or "GMV" in k else f"{v:,.2f}"
                           for k, v in zip(shown["kpi"], shown["value"])]
-        return frame_html(shown, self.title)
+        return shown
 
 
 def event_kpis(source, promotion_id: str, *, pre_days: int = 14, gmv_basis: str = "paid") -> EventKPIs:

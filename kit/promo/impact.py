@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from kit.promo import data as _data
-from kit.promo.lift import LiftResult, lift, money_html
-from kit.results import Result, frame_html
+from kit.promo.lift import LiftResult, lift, money_frame
+from kit.results import Result, format_money
 from kit.stats import format_roas
 
 
@@ -17,7 +17,7 @@ def _interval(draws: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-@dataclass
+@dataclass(repr=False)  # Result.__repr__: the rounded table
 class StoreImpact(Result):
     """Promoted categories' net effect, the non-promoted categories' (cannibalised) effect, and their sum."""
 
@@ -42,8 +42,8 @@ class StoreImpact(Result):
             return ["Every category that is not a control is promoted: no substitutes to measure; store net = promoted net."]
         return ["The store net interval adds the two models' simulated totals as independent draws."]
 
-    def _repr_html_(self) -> str:
-        return money_html(self.table, self.title, self.notes)
+    def display(self) -> pd.DataFrame:
+        return money_frame(self.table)
 
 
 def no_substitutes(promoted: LiftResult) -> StoreImpact:
@@ -85,7 +85,7 @@ def cannibalisation(data, start, end, promoted: LiftResult, target: str = "canni
     return StoreImpact(table=pd.DataFrame(rows), store_draws=store, cannibalised=other, alpha=alpha)
 
 
-@dataclass
+@dataclass(repr=False)
 class IncrementalROI(Result):
     """Incremental ROAS (net incremental GMV ÷ cost) beside the naive event GMV ÷ cost."""
 
@@ -102,13 +102,12 @@ class IncrementalROI(Result):
     def value(self, measure: str, column: str = "value") -> float:
         return float(self.table.set_index("measure").loc[measure, column])
 
-    def _repr_html_(self) -> str:
+    def display(self) -> pd.DataFrame:
         shown = self.table.copy()
         ratio = shown["measure"].str.contains("ROAS")
         for column in ("value", "ci_low", "ci_high"):
-            shown[column] = [format_roas(v, 2) if r else ("–" if pd.isna(v) else f"{v:,.0f}")
-                             for v, r in zip(shown[column], ratio)]
-        return frame_html(shown, self.title)
+            shown[column] = [format_roas(v, 2) if r else format_money(v) for v, r in zip(shown[column], ratio)]
+        return shown
 
 
 def incremental_roi(incremental_draws, cost: float, *, event_gmv: float | None = None, incremental: float | None = None,
@@ -133,7 +132,7 @@ def incremental_roi(incremental_draws, cost: float, *, event_gmv: float | None =
 # ------------------------------------------------------------------------------------------------
 # One promotion, end to end
 
-@dataclass
+@dataclass(repr=False)
 class PromotionReview(Result):
     """Everything the notebook shows for one promotion."""
 
@@ -155,6 +154,13 @@ class PromotionReview(Result):
     def to_pandas(self) -> pd.DataFrame:
         return self.lift.to_pandas()
 
+    def display(self) -> pd.DataFrame:
+        return self.lift.display()
+
+    @property
+    def notes(self) -> list[str]:
+        return self.lift.notes
+
     @property
     def warnings(self) -> list[str]:
         other = self.store.cannibalised.warnings if self.store.cannibalised is not None else []
@@ -168,26 +174,26 @@ class PromotionReview(Result):
         cannibal = self.store.table.iloc[1] if self.store.cannibalised is not None else None
         sig = net["pvalue"] < self.lift.alpha
         lines = [f"**{self.name}** ({self.lift.start} – {self.lift.end}): the promoted categories sold "
-                 f"{during['actual']:,.0f} yuan against {during['predicted']:,.0f} expected without the promotion, "
-                 f"so **{during['effect']:,.0f} yuan incremental during the event** "
-                 f"({level} interval {during['ci_low']:,.0f} to {during['ci_high']:,.0f}, {during['rel_effect']:+.0%})."]
+                 f"{format_money(during['actual'])} yuan against {format_money(during['predicted'])} expected without the promotion, "
+                 f"so **{format_money(during['effect'])} yuan incremental during the event** "
+                 f"({level} interval {format_money(during['ci_low'])} to {format_money(during['ci_high'])}, {during['rel_effect']:+.0%})."]
         if after["days"] > 0:
-            lines.append(f"In the {int(after['days'])} days after it they sold {abs(after['effect']):,.0f} yuan "
+            lines.append(f"In the {int(after['days'])} days after it they sold {format_money(abs(after['effect']))} yuan "
                          f"{'less' if after['effect'] < 0 else 'more'} than the counterfactual "
-                         f"({after['ci_low']:,.0f} to {after['ci_high']:,.0f})"
+                         f"({format_money(after['ci_low'])} to {format_money(after['ci_high'])})"
                          + (", demand pulled forward" if after["ci_high"] < 0 else "")
-                         + f"; net of that, **{net['effect']:,.0f} yuan** ({net['ci_low']:,.0f} to {net['ci_high']:,.0f}), "
+                         + f"; net of that, **{format_money(net['effect'])} yuan** ({format_money(net['ci_low'])} to {format_money(net['ci_high'])}), "
                          + ("clearly above zero." if sig and net["effect"] > 0 else
                             "clearly below zero." if sig else "not distinguishable from zero."))
         if cannibal is not None:
-            lines.append(f"Non-promoted categories moved {cannibal['effect']:+,.0f} yuan "
-                         f"({cannibal['ci_low']:,.0f} to {cannibal['ci_high']:,.0f})"
+            lines.append(f"Non-promoted categories moved {'+' if cannibal['effect'] > 0 else ''}{format_money(cannibal['effect'])} yuan "
+                         f"({format_money(cannibal['ci_low'])} to {format_money(cannibal['ci_high'])})"
                          + (", sales lost to the promotion" if cannibal["ci_high"] < 0 else "")
-                         + f"; the store's net incremental GMV is **{store['effect']:,.0f} yuan** "
-                         f"({store['ci_low']:,.0f} to {store['ci_high']:,.0f}).")
+                         + f"; the store's net incremental GMV is **{format_money(store['effect'])} yuan** "
+                         f"({format_money(store['ci_low'])} to {format_money(store['ci_high'])}).")
         if self.roi is not None:
-            lines.append(f"Against a cost of {self.cost['cost']:,.0f} yuan (discounts {self.cost['discount']:,.0f}, extra ad "
-                         f"spend {self.cost['extra_ad_spend']:,.0f}) the incremental ROI is "
+            lines.append(f"Against a cost of {format_money(self.cost['cost'])} yuan (discounts {format_money(self.cost['discount'])}, extra ad "
+                         f"spend {format_money(self.cost['extra_ad_spend'])}) the incremental ROI is "
                          f"**{format_roas(self.roi.value('incremental ROAS'), 2)}** "
                          f"({format_roas(self.roi.value('incremental ROAS', 'ci_low'), 2)} to "
                          f"{format_roas(self.roi.value('incremental ROAS', 'ci_high'), 2)}), where the naive event GMV ÷ cost "
@@ -251,7 +257,7 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
 # ------------------------------------------------------------------------------------------------
 # A quarter's promotions
 
-@dataclass
+@dataclass(repr=False)
 class QuarterReview(Result):
     """Every promotion of a quarter reviewed; ``to_pandas()`` has one row per promotion."""
 
@@ -285,8 +291,8 @@ class QuarterReview(Result):
     def notes(self) -> list[str]:
         return [f"{pid}: not analysed — {message}" for pid, message in self.failures.items()]
 
-    def _repr_html_(self) -> str:
-        return money_html(self.to_pandas(), self.title, self.notes, plain=("incremental_roas", "naive_roas"))
+    def display(self) -> pd.DataFrame:
+        return money_frame(self.to_pandas(), plain=("incremental_roas", "naive_roas"))
 
     def finding(self) -> str:
         """The quarter in a few sentences (Markdown), computed from the reviews."""
@@ -300,8 +306,8 @@ class QuarterReview(Result):
         reading = (f"{share:.0%} of it truly incremental" if share >= 0 else
                    "on balance the store sold less than it would have without them")
         lines = [f"In {self.quarter}, {len(table)} promotion{'s' if len(table) != 1 else ''} added an estimated "
-                 f"**{total_store:,.0f} yuan** of store GMV net of pull-forward and cannibalisation, against "
-                 f"{naive_total:,.0f} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
+                 f"**{format_money(total_store)} yuan** of store GMV net of pull-forward and cannibalisation, against "
+                 f"{format_money(naive_total)} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
         if len(clear):  # rank only promotions whose store effect is clearly positive
             best = clear.sort_values("incremental_roas", ascending=False).iloc[0]
             lines.append(f"Of the promotions with a clearly positive store effect, the best return on its cost was "

@@ -21,7 +21,7 @@ from scipy import stats
 
 from kit.contract import require_columns
 from kit.promo import model as _model
-from kit.results import Result, frame_html
+from kit.results import MISSING, Result, format_money, format_number
 
 PERIODS = ("during", "after", "net")
 SUMMARY_COLUMNS = ["period", "days", "actual", "predicted", "effect", "ci_low", "ci_high",
@@ -335,24 +335,24 @@ def _diagnostic_warnings(diagnostics: dict, alpha: float) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # Results
 
-def money_html(frame: pd.DataFrame, title: str | None = None, notes: list[str] | None = None,
-               percent: Iterable[str] = (), plain: Iterable[str] = ()) -> str:
-    """Deterministic HTML with yuan as 1,234,567, shares as +12.3%, p-values to 3 significant digits."""
+def money_frame(frame: pd.DataFrame, percent: Iterable[str] = (), plain: Iterable[str] = ()) -> pd.DataFrame:
+    """A copy for display: yuan to 4 significant digits (3,752,000), ``percent`` columns as +12.3%,
+    ``plain`` columns and p-values to 3 significant digits."""
     shown = frame.copy()
     percent, plain = set(percent), set(plain)
     for column in shown.columns:
         if not pd.api.types.is_float_dtype(shown[column]):
             continue
         if column in percent:
-            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:+.1%}")
+            shown[column] = shown[column].map(lambda v: MISSING if pd.isna(v) else f"{v:+.1%}")
         elif column in plain or column == "pvalue":
-            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.3g}")
+            shown[column] = shown[column].map(lambda v: format_number(v, 3))
         else:
-            shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}")
-    return frame_html(shown, title, notes=notes)
+            shown[column] = shown[column].map(format_money)
+    return shown
 
 
-@dataclass
+@dataclass(repr=False)  # Result.__repr__: the rounded table, not every frame at full precision
 class PlaceboResult(Result):
     """Placebo-in-time: the same analysis on fake promotions inside the pre-period."""
 
@@ -378,8 +378,8 @@ class PlaceboResult(Result):
             return np.nan
         return float(stats.binom.sf(self.significant - 1, len(self.windows), self.alpha))
 
-    def _repr_html_(self) -> str:
-        return money_html(self.windows, self.title, self.notes, percent=("rel_effect",))
+    def display(self) -> pd.DataFrame:
+        return money_frame(self.windows, percent=("rel_effect",))
 
     @property
     def notes(self) -> list[str]:
@@ -387,7 +387,7 @@ class PlaceboResult(Result):
                 f"(P of so many if the model is right: {self.binomial_p:.3g})"]
 
 
-@dataclass
+@dataclass(repr=False)
 class LiftResult(Result):
     """Incremental effect of a promotion; ``to_pandas()`` holds one row per period (during, after, net)."""
 
@@ -428,12 +428,12 @@ class LiftResult(Result):
 
     @property
     def notes(self) -> list[str]:
-        return [f"warning: {w}" for w in self.warnings]
+        draws = self.effect_draws["net"].size if "net" in self.effect_draws else 0
+        return [f"effect = actual − counterfactual; intervals from {draws} joint simulations of the model "
+                "(observation noise and parameter uncertainty included)"] + [f"warning: {w}" for w in self.warnings]
 
-    def _repr_html_(self) -> str:
-        notes = [f"effect = actual − counterfactual; intervals from {self.effect_draws['net'].size if 'net' in self.effect_draws else 0} "
-                 "joint simulations of the model (observation noise and parameter uncertainty included)"] + self.notes
-        return money_html(self.summary, self.title, notes, percent=("rel_effect", "rel_ci_low", "rel_ci_high"))
+    def display(self) -> pd.DataFrame:
+        return money_frame(self.summary, percent=("rel_effect", "rel_ci_low", "rel_ci_high"))
 
     def plot(self, axes=None, **kwargs):
         from kit.promo.plots import plot_lift

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
-from statsmodels.tools.numdiff import approx_hess1
+from statsmodels.tools.numdiff import approx_fprime, approx_hess3
 from statsmodels.tsa.statespace.structural import UnobservedComponents
 
 # CausalImpact's default prior on the level standard deviation (standardized units) and its weight.
@@ -55,6 +55,13 @@ STABLE_LEVEL_VARIANCE = (1e-6, 0.5)
 SHORT_PRE_DAYS = 56
 # Least curvature of the negative log-likelihood in log-variance used for the Laplace spread: log-variance s.d. ≤ 1.
 MIN_CURVATURE = 1.0
+# Step of the numerical Hessian in log-variance (variances moved by 2%). The Kalman filter's likelihood carries
+# rounding noise of ~2e-10 (its approximate-diffuse start); numdiff's default step (~1e-5) divided that noise by
+# step² and made the Laplace covariance chaotic in the last bits of the data (entries off by O(1) for inputs
+# moved by 1e-9). At 0.02 the noise is ~1e-6 of the curvature and the central differences' error ~1e-4.
+HESSIAN_STEP = 0.02
+# Variances (standardized) below this are a fixed component (a deterministic weekday pattern): set to exactly 0.
+NEGLIGIBLE_VARIANCE = 1e-6
 
 
 def level_log_prior(level_variance, prior_sd: float = LEVEL_PRIOR_SD, weight: float = LEVEL_PRIOR_WEIGHT):
@@ -149,11 +156,53 @@ def _fit(y_std: np.ndarray, x_std: np.ndarray | None, seasonality: int | None, *
         warnings.simplefilter("ignore")  # statsmodels warns about the approximate-diffuse start; harmless here
         solution = optimize.minimize(objective, np.sqrt(start), method="Nelder-Mead",
                                      options={"xatol": 1e-4, "fatol": 1e-9, "maxiter": 400 * len(names)})
-    roots = np.abs(solution.x)
+    roots = _polish(lambda r: objective(r) * nobs, np.abs(solution.x))
     params = roots**2
     return Fit(model=model, params=params, param_names=names, converged=bool(solution.success),
                loglike=float(model.loglike(params)), level_prior=level_prior,
                log_cov=_laplace_cov(lambda r: objective(r) * nobs, roots))
+
+
+def _in_logs(negative_log_posterior, roots: np.ndarray):
+    """The free (non-negligible) variances and the objective as a function of their logs."""
+    free = roots**2 > NEGLIGIBLE_VARIANCE
+
+    def in_logs(log_free: np.ndarray) -> float:
+        full = roots.copy()
+        full[free] = np.exp(log_free / 2)
+        return negative_log_posterior(full)
+
+    return free, in_logs
+
+
+def _polish(negative_log_posterior, roots: np.ndarray) -> np.ndarray:
+    """Nelder-Mead's end point made a smooth function of the data.
+
+    Nelder-Mead stops anywhere in a box of ``xatol`` around the optimum, and which point it stops at flips
+    with the last bits of the data (a placebo fit's level s.d. moved by 3e-5 for data moved by 1e-9),
+    and so did every interval drawn from it. Negligible variances are set to exactly 0, then one Newton
+    step in the log-variances, with gradient and Hessian by central differences of HESSIAN_STEP (wide
+    enough to average out the likelihood's rounding noise), lands on the optimum to ~1e-9 whatever
+    the start; a step that is not a small descent (a flat or curved-down likelihood) is not taken.
+    """
+    roots = np.where(roots**2 > NEGLIGIBLE_VARIANCE, roots, 0.0)
+    free, in_logs = _in_logs(negative_log_posterior, roots)
+    if not free.any():
+        return roots
+    at = 2 * np.log(roots[free])
+    gradient = np.ravel(approx_fprime(at, in_logs, epsilon=HESSIAN_STEP, centered=True))
+    hessian = approx_hess3(at, in_logs, epsilon=HESSIAN_STEP)
+    if not (np.all(np.isfinite(gradient)) and np.all(np.isfinite(hessian))):
+        return roots
+    hessian = (hessian + hessian.T) / 2
+    if np.linalg.eigvalsh(hessian).min() <= 0:
+        return roots
+    step = np.linalg.solve(hessian, gradient)
+    if np.max(np.abs(step)) > 0.1:  # far from where Nelder-Mead stopped: not the optimum's neighbourhood
+        return roots
+    polished = roots.copy()
+    polished[free] = np.exp((at - step) / 2)
+    return polished
 
 
 def _laplace_cov(negative_log_posterior, roots: np.ndarray) -> np.ndarray | None:
@@ -164,16 +213,10 @@ def _laplace_cov(negative_log_posterior, roots: np.ndarray) -> np.ndarray | None
     barely widened the intervals, and 10% of no-promotion windows stayed "significant").
     Variances at ~0 (a deterministic weekday pattern, say) stay fixed; flat directions get a capped spread.
     """
-    free = roots**2 > 1e-6
+    free, in_logs = _in_logs(negative_log_posterior, roots)
     if not free.any():
         return None
-
-    def in_logs(log_free: np.ndarray) -> float:
-        full = roots.copy()
-        full[free] = np.exp(log_free / 2)
-        return negative_log_posterior(full)
-
-    hessian = approx_hess1(2 * np.log(roots[free]), in_logs)
+    hessian = approx_hess3(2 * np.log(roots[free]), in_logs, epsilon=HESSIAN_STEP)
     if not np.all(np.isfinite(hessian)):
         return None
     hessian = (hessian + hessian.T) / 2
@@ -185,7 +228,15 @@ def _laplace_cov(negative_log_posterior, roots: np.ndarray) -> np.ndarray | None
     inverse = 1.0 / np.maximum(eigval, MIN_CURVATURE)
     cov = np.zeros((roots.size, roots.size))
     cov[np.ix_(free, free)] = (eigvec * inverse) @ eigvec.T
-    return cov
+    # Three significant digits: the Hessian's residual noise (~1e-7 of it) then moves no draw at all, except in
+    # the rare case where an entry sits on a rounding boundary (a Laplace spread is no more exact than that).
+    return _round_significant(cov, 3)
+
+
+def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+    magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(values * scale) / scale
 
 
 @dataclass
@@ -217,13 +268,21 @@ def _state_space(model: UnobservedComponents, params: np.ndarray):
     }
 
 
+def _symmetric_root(cov: np.ndarray) -> np.ndarray:
+    """The symmetric square root R (R @ R.T = cov) of a covariance.
+
+    Unlike eigenvectors scaled by root eigenvalues, it does not depend on the signs LAPACK gives the
+    eigenvectors or on the basis it picks among (nearly) equal eigenvalues, so the draws it maps the
+    seeded normals to move continuously with the covariance (and not with the CPU's kernels)."""
+    eigval, eigvec = np.linalg.eigh((cov + cov.T) / 2)
+    return (eigvec * np.sqrt(np.clip(eigval, 0, None))) @ eigvec.T
+
+
 def _propagate(filtered, system: dict, origin: int, n_draws: int, n_time: int, rng: np.random.Generator):
     """Predictive mean and ``n_draws`` joint draws of y over ``origin+1 .. n_time-1`` for one parameter set."""
     mean_state = filtered.filtered_state[:, origin]
     cov_state = filtered.filtered_state_cov[:, :, origin]
-    cov_state = (cov_state + cov_state.T) / 2
-    eigval, eigvec = np.linalg.eigh(cov_state)
-    root = eigvec * np.sqrt(np.clip(eigval, 0, None))
+    root = _symmetric_root(cov_state)
     states = mean_state + rng.standard_normal((n_draws, mean_state.size)) @ root.T
     transition, selection, design = system["transition"], system["selection"], system["design"]
     mean = np.full(n_time, np.nan)
@@ -252,8 +311,7 @@ def simulate(fitted: Fit, origin: int, n_draws: int, rng: np.random.Generator, p
     filtered, system = _state_space(model, fitted.params)
     mean, draws = _propagate(filtered, system, origin, n_draws, n_time, rng)
     if parameter_sets and fitted.log_cov is not None and np.any(fitted.log_cov):
-        eigval, eigvec = np.linalg.eigh(fitted.log_cov)
-        spread = eigvec * np.sqrt(np.clip(eigval, 0, None))
+        spread = _symmetric_root(fitted.log_cov)
         shares = np.array_split(np.arange(n_draws), parameter_sets)
         for share in shares:
             sampled = fitted.params * np.exp(spread @ rng.standard_normal(fitted.params.size))

@@ -8,14 +8,10 @@ import signal
 import sys
 import threading
 
-from kit import config
-
 
 def worker_context():
     """Where workers come from: on Linux a fork server that has imported the tooling and the kit
     (started here, once per process; it warms up in the background), elsewhere spawn."""
-    # Workers, and the kernels forked from them, import numpy with this environment.
-    os.environ.update(config.reproducible_blas())
     if not sys.platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
     from multiprocessing import forkserver
