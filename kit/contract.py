@@ -24,6 +24,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from kit import format as fmt
+
 EVENTS = ("home_view", "search", "recommend_click", "pdp_view", "pdp_scroll", "add_to_cart", "checkout", "pay")
 ORDER_STATUSES = ("paid", "refunded")
 PROMOTION_KINDS = ("festival", "member_day", "brand_day", "coupon", "flash_sale")
@@ -190,7 +192,7 @@ def require_columns(table, columns: "Iterable[str] | dict[str, str]", what: str)
         named = ", ".join(f"'{c}'" for c in missing)
         verb = "is" if len(missing) == 1 else "are"
         why = "; ".join(reasons[c] if len(missing) == 1 else f"'{c}': {reasons[c]}" for c in missing if reasons[c])
-        raise ValueError(f"{what}: required column{'s' if len(missing) > 1 else ''} {named} {verb} missing"
+        raise ValueError(f"{what}: required {fmt.plural(len(missing), 'column')} {named} {verb} missing"
                          f"{f' ({why})' if why else ''}; columns present: {', '.join(present)}")
 
 
@@ -320,14 +322,14 @@ def _describe(violation: dict) -> str:
     example = violation.get("example")
     shown = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in example.items()) if example else "—"
     rows = violation["rows"]
-    count = f"{rows:,} row{'s' if rows != 1 else ''}" if rows is not None else "the table"
+    count = f"{rows:,} {fmt.plural(rows, 'row')}" if rows is not None else "the table"
     return (f"table '{violation['table']}', column '{violation['column']}': {violation['rule']} — "
             f"{count} break{'s' if rows == 1 else ''} it; example: {shown}")
 
 
 def _raise(source_name: str, violations: list[dict]) -> None:
     lines = [f"- {_describe(v)}" for v in violations]
-    head = f"{len(violations)} data contract violation{'s' if len(violations) != 1 else ''} in {source_name}:"
+    head = f"{len(violations)} data contract {fmt.plural(len(violations), 'violation')} in {source_name}:"
     hint = "Fix the data (or the params' channel list) and load again; see README 'Data contract'."
     raise ContractError("\n".join([head, *lines, hint]), violations)
 

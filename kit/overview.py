@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from kit import params as params_module
+from kit.format import amount, money, percent, points
+from kit.plotting import axes_for
 from kit.quarter import Quarter
 from kit.results import Result, frame_html
 from kit.source import Source, connect
@@ -55,48 +57,15 @@ TARGETED = ("gmv", "conversion_rate", "repurchase_rate", "new_customers")
 # --------------------------------------------------------------------------------------------
 # Formatting (display only; numbers stay unrounded in to_pandas)
 
-def format_yuan(value: float) -> str:
-    """Money for tiles and findings: ¥1.86B, ¥420.3M, ¥12,345, ¥283.4."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    magnitude = abs(value)
-    if magnitude >= 1e9:
-        return f"¥{value / 1e9:.2f}B"
-    if magnitude >= 1e6:
-        return f"¥{value / 1e6:.1f}M"
-    if magnitude >= 1000:
-        return f"¥{value:,.0f}"
-    return f"¥{value:,.1f}"
-
-
-def format_change(value: float, digits: int = 1) -> str:
-    """A relative change as a signed percentage: +12.3%; '–' when there is no base."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{_no_negative_zero(value * 100, digits):+.{digits}f}%"
-
-
-def format_points(value: float, digits: int = 1) -> str:
-    """A difference of two rates in percentage points: +1.2 pp."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{_no_negative_zero(value * 100, digits):+.{digits}f} pp"
-
-
-def _no_negative_zero(value: float, digits: int) -> float:
-    """-0.04 shown with one digit is "-0.0"; say "+0.0" instead."""
-    rounded = round(value, digits)
-    return 0.0 if rounded == 0 else value
-
-
 def format_value(value: float, unit: str) -> str:
+    """A KPI value by its unit: money, rate or count."""
     if value is None or not np.isfinite(value):
         return "–"
     if unit == "money":
-        return format_yuan(value)
+        return money(value)
     if unit == "rate":
-        return f"{value:.1%}"
-    return f"{value:,.0f}"
+        return percent(value)
+    return amount(value)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -125,10 +94,10 @@ class KpiTable(Result):
             "value": [format_value(v, u) for v, u in zip(self.frame["value"], self.frame["unit"])],
             "previous quarter": [format_value(v, u) for v, u in zip(self.frame["previous_quarter"], self.frame["unit"])],
             "year ago": [format_value(v, u) for v, u in zip(self.frame["year_ago"], self.frame["unit"])],
-            "QoQ 环比": [format_change(v) for v in self.frame["qoq"]],
-            "YoY 同比": [format_change(v) for v in self.frame["yoy"]],
+            "QoQ 环比": [percent(v, signed=True) for v in self.frame["qoq"]],
+            "YoY 同比": [percent(v, signed=True) for v in self.frame["yoy"]],
             "target": [format_value(v, u) for v, u in zip(self.frame["target"], self.frame["unit"])],
-            "attainment 达成率": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in self.frame["attainment"]],
+            "attainment 达成率": [percent(v) for v in self.frame["attainment"]],
         })
         return frame_html(shown, self.title)
 
@@ -147,11 +116,11 @@ class ChannelShares(Result):
         f = self.frame
         shown = pd.DataFrame({
             "channel": f["name"],
-            "GMV": [format_yuan(v) for v in f["gmv"]],
-            "share": [f"{v:.1%}" for v in f["share"]],
-            "share a year ago": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in f["share_year_ago"]],
-            "share change": [format_points(v) for v in f["share_change"]],
-            "GMV YoY": [format_change(v) for v in f["yoy"]],
+            "GMV": [money(v) for v in f["gmv"]],
+            "share": [percent(v) for v in f["share"]],
+            "share a year ago": [percent(v) for v in f["share_year_ago"]],
+            "share change": [points(v) for v in f["share_change"]],
+            "GMV YoY": [percent(v, signed=True) for v in f["yoy"]],
         })
         return frame_html(shown, self.title)
 
@@ -191,11 +160,11 @@ class QuarterOverview(Result):
             value = self.value(kpi)
             lines = []
             if unit == "rate":
-                lines.append(f"YoY {format_points(value - self.value(kpi, 'year_ago'))}")
-                lines.append(f"QoQ {format_points(value - self.value(kpi, 'previous_quarter'))}")
+                lines.append(f"YoY {points(value - self.value(kpi, 'year_ago'))}")
+                lines.append(f"QoQ {points(value - self.value(kpi, 'previous_quarter'))}")
             else:
-                lines.append(f"YoY {format_change(self.value(kpi, 'yoy'))}")
-                lines.append(f"QoQ {format_change(self.value(kpi, 'qoq'))}")
+                lines.append(f"YoY {percent(self.value(kpi, 'yoy'), signed=True)}")
+                lines.append(f"QoQ {percent(self.value(kpi, 'qoq'), signed=True)}")
             attainment = self.value(kpi, "attainment")
             if np.isfinite(attainment):
                 lines.append(f"{attainment:.0%} of target {format_value(self.value(kpi, 'target'), unit)}")
@@ -203,7 +172,7 @@ class QuarterOverview(Result):
         top = self.channels.frame.iloc[0] if len(self.channels.frame) else None
         if top is not None:
             out.append({"kpi": "top_channel", "label": "Top channel 渠道占比", "value": f"{top['share']:.1%}",
-                        "lines": [str(top["name"]), f"YoY {format_points(top['share_change'])}"]})
+                        "lines": [str(top["name"]), f"YoY {points(top['share_change'])}"]})
         return out
 
     def tiles_html(self) -> str:
@@ -366,18 +335,18 @@ def headline_findings(ov: QuarterOverview) -> list[str]:
     gmv = v("gmv")
     growth = []
     if np.isfinite(v("gmv", "yoy")):
-        growth.append(f"{format_change(v('gmv', 'yoy'))} year on year (同比, {ago}: {format_yuan(v('gmv', 'year_ago'))})")
+        growth.append(f"{percent(v('gmv', 'yoy'), signed=True)} year on year (同比, {ago}: {money(v('gmv', 'year_ago'))})")
     if np.isfinite(v("gmv", "qoq")):
-        growth.append(f"{format_change(v('gmv', 'qoq'))} on the previous quarter (环比, {prev}: {format_yuan(v('gmv', 'previous_quarter'))})")
-    lines.append(f"**GMV** in {q} was **{format_yuan(gmv)}**" + (", " + " and ".join(growth) if growth else
+        growth.append(f"{percent(v('gmv', 'qoq'), signed=True)} on the previous quarter (环比, {prev}: {money(v('gmv', 'previous_quarter'))})")
+    lines.append(f"**GMV** in {q} was **{money(gmv)}**" + (", " + " and ".join(growth) if growth else
                                                                  " (no earlier quarter in the data to compare with)") + ".")
 
     target = v("gmv", "target")
     if np.isfinite(target):
         gap = gmv - target
         side = "above" if gap >= 0 else "short of"
-        lines.append(f"That is **{v('gmv', 'attainment'):.1%} of the GMV target** {format_yuan(target)} "
-                     f"({format_yuan(abs(gap))} {side} it).")
+        lines.append(f"That is **{v('gmv', 'attainment'):.1%} of the GMV target** {money(target)} "
+                     f"({money(abs(gap))} {side} it).")
     else:
         lines.append(f"No GMV target is set for {q} (`targets.gmv` in params/{q}.yaml), so attainment is not shown.")
 
@@ -389,35 +358,35 @@ def headline_findings(ov: QuarterOverview) -> list[str]:
         finite = {k: x for k, x in factors.items() if np.isfinite(x)}
         if finite:
             driver = max(finite, key=lambda k: abs(math.log1p(finite[k])))
-            parts = ", ".join(f"{k} {format_change(x)}" for k, x in finite.items())
+            parts = ", ".join(f"{k} {percent(x, signed=True)}" for k, x in finite.items())
             lines.append(f"Against {ago}: {parts}; **{driver}** moved GMV most.")
 
     channels = ov.channels.frame
     if len(channels):
         top = channels.iloc[0]
         lines.append(f"The largest channel is **{top['name']}** with {top['share']:.1%} of GMV"
-                     + (f" ({format_points(top['share_change'])} on {ago})." if np.isfinite(top["share_change"]) else "."))
+                     + (f" ({points(top['share_change'])} on {ago})." if np.isfinite(top["share_change"]) else "."))
         moved = channels[np.isfinite(channels["share_change"])]
         if len(moved):
             gainer = moved.loc[moved["share_change"].idxmax()]
             loser = moved.loc[moved["share_change"].idxmin()]
             if gainer["share_change"] > 0:
-                lines.append(f"Biggest share gain: **{gainer['name']}** ({format_points(gainer['share_change'])}, "
-                             f"{gainer['share']:.1%} of GMV); biggest loss: **{loser['name']}** ({format_points(loser['share_change'])}).")
+                lines.append(f"Biggest share gain: **{gainer['name']}** ({points(gainer['share_change'])}, "
+                             f"{gainer['share']:.1%} of GMV); biggest loss: **{loser['name']}** ({points(loser['share_change'])}).")
 
     rate_parts = []
     for kpi in ("conversion_rate", "repurchase_rate"):
         now, ago_value = v(kpi), v(kpi, "year_ago")
         text = f"{_LABELS[kpi].split(' (')[0]} {format_value(now, 'rate')}"
         if np.isfinite(ago_value):
-            text += f" ({format_points(now - ago_value)} YoY)"
+            text += f" ({points(now - ago_value)} YoY)"
         rate_parts.append(text)
     lines.append("; ".join(rate_parts) + f"; {format_value(v('new_customers'), 'count')} new customers.")
 
     current = ov.daily[ov.daily["period"] == q]
     if len(current) and current["gmv"].sum() > 0:
         peak = current.loc[current["gmv"].idxmax()]
-        lines.append(f"Peak day: **{peak['date'].isoformat()}** with {format_yuan(peak['gmv'])}, "
+        lines.append(f"Peak day: **{peak['date'].isoformat()}** with {money(peak['gmv'])}, "
                      f"{peak['gmv'] / current['gmv'].sum():.1%} of the quarter's GMV.")
     return lines
 
@@ -430,7 +399,6 @@ def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str =
 
     Bars are labelled by ``label`` (default the channel id: Matplotlib's default font has no CJK glyphs).
     """
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
     shown = data.head(top)
@@ -438,8 +406,7 @@ def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str =
         pd.DataFrame({"channel": shown[label], "share": shown["share"], "period": "this quarter"}),
         pd.DataFrame({"channel": shown[label], "share": shown["share_year_ago"], "period": "a year ago"}),
     ], ignore_index=True)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.2))
+    ax = axes_for(ax, 8, 0.45 * len(shown) + 1.2)
     sns.barplot(data=long, y="channel", x="share", hue="period", orient="h", errorbar=None, ax=ax)
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
     ax.set_xlabel("share of GMV")
@@ -450,13 +417,11 @@ def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str =
 
 def plot_daily_gmv(data: pd.DataFrame, ax=None):
     """Daily GMV by day of the quarter, one line per period (``QuarterOverview.daily``)."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.5))
+    ax = axes_for(ax, 9, 3.5)
     sns.lineplot(data=data, x="day_of_quarter", y="gmv", hue="period", errorbar=None, ax=ax)
-    ax.yaxis.set_major_formatter(lambda y, _: format_yuan(y))
+    ax.yaxis.set_major_formatter(lambda y, _: money(y))
     ax.set_xlabel("day of the quarter")
     ax.set_ylabel("GMV per day")
     ax.legend(title=None)
@@ -465,4 +430,4 @@ def plot_daily_gmv(data: pd.DataFrame, ax=None):
 
 __all__ = ["quarter_overview", "QuarterOverview", "KpiTable", "ChannelShares", "period_statistics", "kpi_values",
            "channel_statistics", "daily_gmv", "headline_findings", "plot_channel_shares", "plot_daily_gmv",
-           "format_yuan", "format_change", "format_points", "format_value", "KPIS"]
+           "format_value", "KPIS"]

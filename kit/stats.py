@@ -52,10 +52,3 @@ def wilson_interval(successes, trials, alpha: float = 0.05) -> tuple[np.ndarray,
     low = np.where(successes <= 0, 0.0, low)
     high = np.where(successes >= trials, 1.0, high)
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
-
-
-def format_roas(value: float, digits: int = 1) -> str:
-    """ROAS the way the reviews write ROI: 3.5 -> '3.5:1'."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.{digits}f}:1"

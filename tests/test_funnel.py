@@ -19,7 +19,8 @@ import pytest
 import kit.funnel as kf
 from kit.funnel import _engine
 from kit.funnel._engine import ChainSpec
-from kit.funnel._input import parse_steps, period_bounds
+from kit.funnel._input import parse_steps
+from kit.inputs import period_bounds
 from tests.test_funnel_reference import reference_chains, reference_counts
 
 STEPS = ["home_view", "pdp_view", "add_to_cart", "checkout", "pay"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from kit import format as fmt
 from kit.ab.analysis import ABResult, analyze
 from kit.ab.daily import SequentialPath, daily_arm_moments, replay
 from kit.ab.srm import SRMResult, srm
@@ -122,7 +123,7 @@ def summary_markdown(reviews: list[ExperimentReview], quarter: str) -> str:
     if not reviews:
         return (f"No detail-page experiment is listed for {quarter} (`ab.experiments` in `params/{quarter}.yaml`), "
                 f"so there is nothing to review this quarter.")
-    lines = [f"{len(reviews)} experiment{'s' if len(reviews) > 1 else ''} reviewed for {quarter}:", ""]
+    lines = [f"{len(reviews)} {fmt.plural(len(reviews), 'experiment')} reviewed for {quarter}:", ""]
     for r in reviews:
         arms = len(r.srm.table)
         users = int(r.srm.table["users"].sum())

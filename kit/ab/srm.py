@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from kit.ab.moments import as_table
 from kit.contract import require_columns
+from kit.inputs import as_table
 from kit.results import Result, frame_html
 
 

@@ -27,11 +27,10 @@ import pandas as pd
 from scipy.optimize import least_squares, lsq_linear
 from scipy.signal import lfilter
 
-from kit.channel._common import as_frame
+from kit import format as fmt
 from kit.contract import require_columns
-from kit.quarter import Quarter
+from kit.inputs import as_frame, period_dates
 from kit.results import Result
-from kit.stats import format_roas
 
 SATURATIONS = ("hill", "logistic")
 WEEKS_PER_YEAR = 365.25 / 7
@@ -241,12 +240,7 @@ def _period_mask(weeks: pd.Series, period: Any) -> np.ndarray:
     """Weeks whose first day lies in ``period``: a quarter label/Quarter or a (start, end) pair of dates."""
     if period is None:
         return np.ones(len(weeks), dtype=bool)
-    if isinstance(period, (str, Quarter)):
-        q = Quarter(period)
-        start, end = q.start, q.end
-    else:
-        start, end = period
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    start, end = (pd.Timestamp(day) for day in period_dates(period))
     mask = ((weeks >= start) & (weeks <= end)).to_numpy()
     if not mask.any():
         raise ValueError(f"no weeks of the model lie in the period {start.date()} – {end.date()} "
@@ -455,14 +449,14 @@ class ResponseModel(Result):
         t = self.roas(period)
         shown = pd.DataFrame({
             "channel": t["channel"], "spend": t["spend"].map(lambda v: f"{v:,.0f}"), "modelled GMV": t["gmv"].map(lambda v: f"{v:,.0f}"),
-            "ROAS": t["roas"].map(format_roas), "ROAS 95% interval": [f"{format_roas(lo)} – {format_roas(hi)}" for lo, hi in zip(t["roas_ci_low"], t["roas_ci_high"])],
-            "marginal ROAS": t["mroas"].map(lambda v: format_roas(v, 2)),
-            "marginal 95% interval": [f"{format_roas(lo, 2)} – {format_roas(hi, 2)}" for lo, hi in zip(t["mroas_ci_low"], t["mroas_ci_high"])],
+            "ROAS": t["roas"].map(fmt.roas), "ROAS 95% interval": [f"{fmt.roas(lo)} – {fmt.roas(hi)}" for lo, hi in zip(t["roas_ci_low"], t["roas_ci_high"])],
+            "marginal ROAS": t["mroas"].map(lambda v: fmt.roas(v, 2)),
+            "marginal 95% interval": [f"{fmt.roas(lo, 2)} – {fmt.roas(hi, 2)}" for lo, hi in zip(t["mroas_ci_low"], t["mroas_ci_high"])],
             "weekly spend": t["weekly_spend"].map(lambda v: f"{v:,.0f}"),
         })
         other = [c for c in t.columns if c.startswith("roas_") and c not in ("roas_ci_low", "roas_ci_high")]
         for column in other:
-            shown[f"ROAS ({column.removeprefix('roas_')} curve)"] = t[column].map(format_roas)
+            shown[f"ROAS ({column.removeprefix('roas_')} curve)"] = t[column].map(fmt.roas)
         shown["identified"] = t["identified"].map({True: "yes", False: "NO"})
         return shown
 

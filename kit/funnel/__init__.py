@@ -56,7 +56,7 @@ from kit.funnel.core import (FunnelResult, TimeToConvert, funnel, funnel_with_br
                              time_to_convert)
 from kit.funnel.data import BREAKDOWNS, load_events
 from kit.funnel.plots import plot_change, plot_funnel, plot_scroll_exits
-from kit.funnel.review import FunnelReview, format_seconds, review_quarter
+from kit.funnel.review import FunnelReview, review_quarter
 from kit.funnel.scroll import ScrollExits, scroll_exits
 
 qoq = quarter_over_quarter
@@ -66,5 +66,5 @@ __all__ = [
     "compare_quarters", "quarter_over_quarter", "qoq",
     "scroll_exits", "load_events", "BREAKDOWNS", "plot_funnel", "plot_scroll_exits", "plot_change",
     "FunnelResult", "TimeToConvert", "SegmentComparison", "QuarterComparison", "ScrollExits",
-    "review_quarter", "FunnelReview", "format_seconds",
+    "review_quarter", "FunnelReview",
 ]

@@ -3,38 +3,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 
+from kit import format as fmt
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
 from kit.funnel.core import FunnelResult, TimeToConvert, quarter_funnels
-from kit.funnel._input import parse_steps, period_bounds
+from kit.funnel._input import parse_steps
 from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
+from kit.inputs import period_bounds
 from kit.quarter import Quarter
 
 _UNIT_WORDS = {"user_id": "users", "session_id": "sessions"}
-
-
-def _pct(x: float, digits: int = 1) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
-
-
-def _pp(x: float) -> str:
-    return f"{100 * x:+.1f} pp"
-
-
-def format_seconds(seconds: float) -> str:
-    """``245.8`` → ``"4 min 6 s"``: durations the way an analyst reads them."""
-    if seconds is None or not np.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 @dataclass
@@ -56,13 +35,13 @@ class FunnelReview:
         unit = _UNIT_WORDS.get(f.spec.unit, f"units of {f.spec.unit}")
         last = table.iloc[-1]
         lines = [f"**{self.quarter} funnel** ({unit}, {f.spec.attempt} attempt): {f.cohort:,} {unit} reached "
-                 f"`{f.steps[0]}`; {_pct(last['conversion_from_start'])} of them reached `{f.steps[-1]}` "
-                 f"(95% CI {_pct(last['conversion_from_start_low'])}–{_pct(last['conversion_from_start_high'])})."]
+                 f"`{f.steps[0]}`; {fmt.percent(last['conversion_from_start'])} of them reached `{f.steps[-1]}` "
+                 f"(95% CI {fmt.percent(last['conversion_from_start_low'])}–{fmt.percent(last['conversion_from_start_high'])})."]
         if len(f.steps) > 1 and f.cohort:
             leak = f.biggest_leak()
-            lines.append(f"- **Biggest leak:** `{leak['from_step']}` → `{leak['to_step']}`: {_pct(leak['drop_off_rate'])} of "
+            lines.append(f"- **Biggest leak:** `{leak['from_step']}` → `{leak['to_step']}`: {fmt.percent(leak['drop_off_rate'])} of "
                          f"the {leak['entered']:,} {unit} who reached `{leak['from_step']}` went no further "
-                         f"(95% CI {_pct(leak['drop_off_low'])}–{_pct(leak['drop_off_high'])}), {leak['lost']:,} {unit} lost.")
+                         f"(95% CI {fmt.percent(leak['drop_off_low'])}–{fmt.percent(leak['drop_off_high'])}), {leak['lost']:,} {unit} lost.")
         for name, (_, comparison) in self.breakdowns.items():
             hits = comparison.significant()
             if hits.empty:
@@ -74,8 +53,8 @@ class FunnelReview:
                 hits = hits[hits[name] == hits[name].iloc[0]]
             shown = []
             for row in hits.head(3).itertuples():
-                shown.append(f"{getattr(row, name)} at `{row.step}` {_pct(row.conversion)} vs {_pct(row.rest_conversion)} "
-                             f"for the rest ({_pp(row.difference)})")
+                shown.append(f"{getattr(row, name)} at `{row.step}` {fmt.percent(row.conversion)} vs {fmt.percent(row.rest_conversion)} "
+                             f"for the rest ({fmt.points(row.difference)})")
             more = f"; {len(hits) - 3} more in the table" if len(hits) > 3 else ""
             lines.append(f"- **By {name}** ({len(hits)} significant, {self.correction}-adjusted): "
                          + "; ".join(shown) + more + ".")
@@ -89,19 +68,19 @@ class FunnelReview:
                 lines.append(f"- **Quarter over quarter:** no step's conversion changed significantly against "
                              f"{self.previous_quarter} (every 95% interval includes zero).")
             else:
-                shown = [f"`{r.step}` {_pct(r.previous_rate)} → {_pct(r.rate)} ({_pp(r.difference)}, 95% CI "
-                         f"{_pp(r.difference_low)} to {_pp(r.difference_high)})" for r in moved.itertuples()]
+                shown = [f"`{r.step}` {fmt.percent(r.previous_rate)} → {fmt.percent(r.rate)} ({fmt.points(r.difference)}, 95% CI "
+                         f"{fmt.points(r.difference_low)} to {fmt.points(r.difference_high)})" for r in moved.itertuples()]
                 lines.append(f"- **Quarter over quarter** against {self.previous_quarter}: " + "; ".join(shown) + ".")
         if self.scroll_exits is not None and self.scroll_exits.views:
             worst = self.scroll_exits.worst()
-            lines.append(f"- **Detail page:** screen {int(worst['screen'])} loses the most: {_pct(worst['exit_rate'])} of the "
-                         f"views that reach it leave there (95% CI {_pct(worst['exit_rate_low'])}–"
-                         f"{_pct(worst['exit_rate_high'])}); {_pct(worst['reach'])} of {self.scroll_exits.views:,} views get that far.")
+            lines.append(f"- **Detail page:** screen {int(worst['screen'])} loses the most: {fmt.percent(worst['exit_rate'])} of the "
+                         f"views that reach it leave there (95% CI {fmt.percent(worst['exit_rate_low'])}–"
+                         f"{fmt.percent(worst['exit_rate_high'])}); {fmt.percent(worst['reach'])} of {self.scroll_exits.views:,} views get that far.")
         ttc = self.time_to_convert.to_pandas()
         if len(ttc):
             end = ttc.iloc[-1]
-            lines.append(f"- **Time to convert:** median {format_seconds(end['median_seconds'])} from `{end['from_step']}` to "
-                         f"`{end['to_step']}` (90% within {format_seconds(end['p90_seconds'])}, {int(end['conversions']):,} "
+            lines.append(f"- **Time to convert:** median {fmt.duration(end['median_seconds'])} from `{end['from_step']}` to "
+                         f"`{end['to_step']}` (90% within {fmt.duration(end['p90_seconds'])}, {int(end['conversions']):,} "
                          f"conversions).")
         return "\n".join(lines)
 

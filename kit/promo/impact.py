@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kit import format as fmt
 from kit.promo import data as _data
-from kit.promo.lift import LiftResult, lift, money_html
+from kit.promo.lift import LiftResult, lift
 from kit.results import Result, frame_html
-from kit.stats import format_roas
 
 
 def _interval(draws: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -43,7 +43,7 @@ class StoreImpact(Result):
         return ["The store net interval adds the two models' simulated totals as independent draws."]
 
     def _repr_html_(self) -> str:
-        return money_html(self.table, self.title, self.notes)
+        return fmt.money_html(self.table, self.title, self.notes)
 
 
 def no_substitutes(promoted: LiftResult) -> StoreImpact:
@@ -106,7 +106,7 @@ class IncrementalROI(Result):
         shown = self.table.copy()
         ratio = shown["measure"].str.contains("ROAS")
         for column in ("value", "ci_low", "ci_high"):
-            shown[column] = [format_roas(v, 2) if r else ("–" if pd.isna(v) else f"{v:,.0f}")
+            shown[column] = [fmt.roas(v, 2) if r else ("–" if pd.isna(v) else f"{v:,.0f}")
                              for v, r in zip(shown[column], ratio)]
         return frame_html(shown, self.title)
 
@@ -188,10 +188,10 @@ class PromotionReview(Result):
         if self.roi is not None:
             lines.append(f"Against a cost of {self.cost['cost']:,.0f} yuan (discounts {self.cost['discount']:,.0f}, extra ad "
                          f"spend {self.cost['extra_ad_spend']:,.0f}) the incremental ROI is "
-                         f"**{format_roas(self.roi.value('incremental ROAS'), 2)}** "
-                         f"({format_roas(self.roi.value('incremental ROAS', 'ci_low'), 2)} to "
-                         f"{format_roas(self.roi.value('incremental ROAS', 'ci_high'), 2)}), where the naive event GMV ÷ cost "
-                         f"says {format_roas(self.roi.value('naive ROAS (event GMV ÷ cost)'), 2)}.")
+                         f"**{fmt.roas(self.roi.value('incremental ROAS'), 2)}** "
+                         f"({fmt.roas(self.roi.value('incremental ROAS', 'ci_low'), 2)} to "
+                         f"{fmt.roas(self.roi.value('incremental ROAS', 'ci_high'), 2)}), where the naive event GMV ÷ cost "
+                         f"says {fmt.roas(self.roi.value('naive ROAS (event GMV ÷ cost)'), 2)}.")
         if self.warnings:
             lines.append("Diagnostics to heed: " + "; ".join(self.warnings) + ".")
         else:
@@ -286,7 +286,7 @@ class QuarterReview(Result):
         return [f"{pid}: not analysed — {message}" for pid, message in self.failures.items()]
 
     def _repr_html_(self) -> str:
-        return money_html(self.to_pandas(), self.title, self.notes, plain=("incremental_roas", "naive_roas"))
+        return fmt.money_html(self.to_pandas(), self.title, self.notes, plain=("incremental_roas", "naive_roas"))
 
     def finding(self) -> str:
         """The quarter in a few sentences (Markdown), computed from the reviews."""
@@ -299,14 +299,14 @@ class QuarterReview(Result):
         share = total_store / naive_total if naive_total else np.nan
         reading = (f"{share:.0%} of it truly incremental" if share >= 0 else
                    "on balance the store sold less than it would have without them")
-        lines = [f"In {self.quarter}, {len(table)} promotion{'s' if len(table) != 1 else ''} added an estimated "
+        lines = [f"In {self.quarter}, {len(table)} {fmt.plural(len(table), 'promotion')} added an estimated "
                  f"**{total_store:,.0f} yuan** of store GMV net of pull-forward and cannibalisation, against "
                  f"{naive_total:,.0f} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
         if len(clear):  # rank only promotions whose store effect is clearly positive
             best = clear.sort_values("incremental_roas", ascending=False).iloc[0]
             lines.append(f"Of the promotions with a clearly positive store effect, the best return on its cost was "
-                         f"**{best['name']}** at an incremental ROI of {format_roas(best['incremental_roas'], 2)} "
-                         f"(the naive event GMV ÷ cost says {format_roas(best['naive_roas'], 2)}).")
+                         f"**{best['name']}** at an incremental ROI of {fmt.roas(best['incremental_roas'], 2)} "
+                         f"(the naive event GMV ÷ cost says {fmt.roas(best['naive_roas'], 2)}).")
         unclear = table[(table["store_ci_low"] <= 0) & (table["store_ci_high"] >= 0)]
         if len(unclear):
             lines.append("Not distinguishable from zero for the store: " + ", ".join(unclear["name"]) + ".")
