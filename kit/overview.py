@@ -1,6 +1,6 @@
 """The quarter overview: the headline KPIs of a quarterly review (季度复盘), computed in the engine.
 
-``quarter_overview("2025Q4")`` returns a :class:`QuarterOverview` with, for the quarter, the
+``review_quarter(source, params)`` returns a :class:`QuarterOverview` with, for the quarter, the
 previous quarter (环比) and the same quarter a year earlier (同比):
 
 - GMV (成交额): sum of ``orders.gmv``. With ``gmv_basis: paid`` (the default) every order counts,
@@ -181,7 +181,8 @@ class QuarterOverview(Result):
 
         return render_tiles(self.tiles(), caption=f"{self.quarter} · GMV basis: {self.gmv_basis}")
 
-    def findings_markdown(self) -> str:
+    def finding(self) -> str:
+        """The quarter's headline findings in words (Markdown), one bullet each."""
         return "\n".join(f"- {line}" for line in self.findings)
 
     def _repr_html_(self) -> str:
@@ -256,6 +257,7 @@ def _growth(now: float, base: float) -> float:
 
 
 def channel_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -> pd.DataFrame:
+    """GMV per channel and period, computed in the engine."""
     orders = _per_period(source, "orders", periods, gmv_basis)
     return orders.group_by(["period", "channel"]).aggregate(gmv=orders.gmv.sum(), orders=orders.count()).to_pandas()
 
@@ -271,12 +273,19 @@ def daily_gmv(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -
 
 
 def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "params_module.Params | None" = None) -> QuarterOverview:
-    """The overview of ``quarter`` on ``source`` (anything :func:`kit.connect` accepts, or a Source).
-
-    Targets and the GMV basis come from ``params`` (default: ``kit.params.load(quarter)``).
-    """
+    """:func:`review_quarter` of ``quarter`` (``params`` default to ``kit.params.load(quarter)``)."""
     q = Quarter(quarter)
     p = params if params is not None else params_module.load(q)
+    return review_quarter(source, p if p.quarter == q.label else p.model_copy(update={"quarter": q.label}))
+
+
+def review_quarter(source: Any, params: "params_module.Params") -> QuarterOverview:
+    """The overview of ``params.quarter`` on ``source`` (a Source, or anything :func:`kit.connect` accepts).
+
+    Targets and the GMV basis come from ``params``; the overview has no settings of its own.
+    """
+    p = params
+    q = Quarter(p.quarter)
     src = source if isinstance(source, Source) else connect(source, params=p)
     previous, year_ago = q.previous(), q.year_ago()
     periods = [q, previous, year_ago]
@@ -301,7 +310,7 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
     channels = _channel_frame(by_channel, q, year_ago, p)
     daily = daily_gmv(src, [q, year_ago], p.gmv_basis)
     overview = QuarterOverview(q.label, p.gmv_basis, KpiTable(kpis, q.label), ChannelShares(channels, q.label), daily, stats)
-    overview.findings = headline_findings(overview)
+    overview.findings = _headline_findings(overview)
     return overview
 
 
@@ -326,7 +335,7 @@ def _channel_frame(by_channel: pd.DataFrame, q: Quarter, year_ago: Quarter, p: "
 # --------------------------------------------------------------------------------------------
 # Findings in words, from the numbers above
 
-def headline_findings(ov: QuarterOverview) -> list[str]:
+def _headline_findings(ov: QuarterOverview) -> list[str]:
     """A few sentences an analyst would put at the top of the review, all computed from ``ov``."""
     q, prev, ago = ov.quarter, str(Quarter(ov.quarter).previous()), str(Quarter(ov.quarter).year_ago())
     v = ov.value
@@ -428,6 +437,6 @@ def plot_daily_gmv(data: pd.DataFrame, ax=None):
     return ax
 
 
-__all__ = ["quarter_overview", "QuarterOverview", "KpiTable", "ChannelShares", "period_statistics", "kpi_values",
-           "channel_statistics", "daily_gmv", "headline_findings", "plot_channel_shares", "plot_daily_gmv",
+__all__ = ["review_quarter", "quarter_overview", "QuarterOverview", "KpiTable", "ChannelShares", "period_statistics", "kpi_values",
+           "channel_statistics", "daily_gmv", "plot_channel_shares", "plot_daily_gmv",
            "format_value", "KPIS"]
