@@ -48,7 +48,7 @@ def test_review_numbers_and_words(tmp_path):
     review = kf.review_quarter(src, p, steps=["home_view", "pdp_view", "add_to_cart"], breakdowns=["device"])
     table = review.funnel.to_pandas()
     assert table["converted_from_previous"].tolist() == [50, 40, 30]
-    text = review.summary_markdown()
+    text = review.finding()
     # Biggest leak: home → detail loses 20%, detail → cart loses 25% (10 of 40).
     assert "`pdp_view` → `add_to_cart`: 25.0% of the 40 users" in text
     assert "10 users lost" in text

@@ -48,7 +48,7 @@ Public API
 sharing one pass of joins), ``quarter_funnels`` (that, plus the previous quarter's funnel from the same
 step events), ``compare_segments``, ``compare_quarters``, ``quarter_over_quarter``
 (alias ``qoq``), ``scroll_exits``, ``load_events``, ``review_quarter`` (everything the notebook
-shows, with ``summary_markdown()``), and the plots ``plot_funnel``, ``plot_scroll_exits``, ``plot_change``.
+shows, with ``finding()``), and the plots ``plot_funnel``, ``plot_scroll_exits``, ``plot_change``.
 """
 from kit.funnel.compare import (QuarterComparison, SegmentComparison, compare_quarters, compare_segments,
                                 quarter_over_quarter)

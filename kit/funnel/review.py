@@ -1,10 +1,11 @@
 """A quarter's funnel review, as the notebook shows it: every result from one load, and the finding in words."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 from kit import format as fmt
+from kit import params as params_module
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
 from kit.funnel.core import FunnelResult, TimeToConvert, quarter_funnels
 from kit.funnel._input import parse_steps
@@ -12,12 +13,15 @@ from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
 from kit.inputs import period_bounds
 from kit.quarter import Quarter
+from kit.results import Result
 
 _UNIT_WORDS = {"user_id": "users", "session_id": "sessions"}
 
 
-@dataclass
-class FunnelReview:
+@dataclass(repr=False)
+class FunnelReview(Result):
+    """Everything the funnel notebook shows for a quarter; ``to_pandas()`` is the overall funnel."""
+
     quarter: str
     funnel: FunnelResult
     breakdowns: dict[str, tuple[FunnelResult, SegmentComparison]]
@@ -26,10 +30,16 @@ class FunnelReview:
     time_to_convert: TimeToConvert
     scroll_exits: ScrollExits | None
     correction: str
-    notes: list[str] = field(default_factory=list)
 
-    def summary_markdown(self) -> str:
-        """The finding in plain words, every figure computed from the results above."""
+    @property
+    def title(self) -> str:
+        return f"{self.quarter} funnel"
+
+    def to_pandas(self):
+        return self.funnel.to_pandas()
+
+    def finding(self) -> str:
+        """The finding in words (Markdown), every figure computed from the results above."""
         f = self.funnel
         table = f.to_pandas()
         unit = _UNIT_WORDS.get(f.spec.unit, f"units of {f.spec.unit}")
@@ -85,18 +95,14 @@ class FunnelReview:
         return "\n".join(lines)
 
 
-def review_quarter(source, params, *, steps=None, window=None, attempt=None, breakdowns=None, unit=None,
-                   hold=None, alpha=None, correction=None, scroll: bool = True) -> FunnelReview:
-    """Everything the funnel notebook shows for ``params.quarter``; ``None`` arguments come from ``params.funnel``."""
-    fp = params.funnel
+def review_quarter(source, params, *, steps=None, scroll: bool = True, **overrides) -> FunnelReview:
+    """Everything the funnel notebook shows for ``params.quarter``, with ``overrides`` of ``params.funnel``
+    (``window=``, ``breakdowns=``, …; None keeps the params' value). ``steps`` (None: the params') may
+    also hold ``(label, rule)`` pairs, which params cannot; ``scroll``: also the detail page's scroll exits."""
+    fp = params_module.section(params, "funnel", **overrides)
     steps = list(steps if steps is not None else fp.steps)
-    window = window if window is not None else fp.window
-    attempt = attempt if attempt is not None else fp.attempt
-    breakdowns = list(breakdowns if breakdowns is not None else fp.breakdowns)
-    unit = unit if unit is not None else fp.unit
-    hold = hold if hold is not None else fp.hold
-    alpha = alpha if alpha is not None else fp.alpha
-    correction = correction if correction is not None else fp.correction
+    window, attempt, breakdowns = fp.window, fp.attempt, list(fp.breakdowns)
+    unit, hold, alpha, correction = fp.unit, fp.hold, fp.alpha, fp.correction
     q = Quarter(params.quarter)
     first_day, last_day = event_days(q, window, quarters=2)
     events = _with_start_attributes(source, source.between("events", first_day, last_day), steps, breakdowns,
