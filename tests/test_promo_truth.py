@@ -224,6 +224,6 @@ def test_review_of_a_member_day_and_the_quarter(source):
     table = quarter.to_pandas()
     assert table.loc[0, "store_net"] == pytest.approx(review.lift.row("net")["effect"])
     assert table.loc[0, "incremental_roas"] == pytest.approx(review.lift.row("net")["effect"] / review.cost["cost"])
-    verdict = review.verdict()
+    verdict = review.finding()
     assert f"{review.lift.row('during')['effect']:,.0f} yuan incremental during the event" in verdict
     assert "could not be analysed" in quarter.finding()

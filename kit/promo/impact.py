@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from kit import format as fmt
+from kit import params as params_module
 from kit.promo import data as _data
 from kit.promo.lift import LiftResult, lift
 from kit.results import Result, frame_html
@@ -160,8 +161,8 @@ class PromotionReview(Result):
         other = self.store.cannibalised.warnings if self.store.cannibalised is not None else []
         return list(self.notes_extra) + list(self.lift.warnings) + [f"non-promoted model: {w}" for w in other]
 
-    def verdict(self) -> str:
-        """A plain-language finding computed from the numbers (Markdown)."""
+    def finding(self) -> str:
+        """The promotion's finding in words (Markdown), computed from the numbers."""
         during, after, net = (self.lift.row(p) for p in ("during", "after", "net"))
         level = f"{1 - self.lift.alpha:.0%}"
         store = self.store.table.set_index("part").loc["store net incremental"]
@@ -202,23 +203,16 @@ class PromotionReview(Result):
         return "\n\n".join(lines)
 
 
-def review(source, promotion_id: str, params=None, *, post_days: int | None = None, gap_days: int | None = None,
-           controls: list[str] | None = None, alpha: float | None = None, placebos: int | None = None,
-           seed: int = 0) -> PromotionReview:
+def review(source, promotion_id: str, params=None, *, seed: int = 0, **overrides) -> PromotionReview:
     """Daily table → lift (with placebo check) → cannibalisation → cost and incremental ROI → event KPIs.
 
-    Unset options come from ``params.promo`` (``kit.params.load(quarter)``); ``gap_days`` is at least
-    the promotion's presale length (presale days are never fitted as normal days).
+    Settings come from ``params.promo`` (``kit.params.load(quarter)``; None: the defaults), with
+    ``overrides`` (``post_days=``, ``alpha=``, …; None keeps the params' value) applied over them;
+    ``gap_days`` is at least the promotion's presale length (presale days are never fitted as normal days).
     """
-    settings = params.promo if params is not None else None
-    post_days = post_days if post_days is not None else (settings.post_days if settings else 14)
-    gap_days = gap_days if gap_days is not None else (settings.gap_days if settings else 0)
-    controls = controls if controls is not None else (settings.controls if settings else None)
-    alpha = alpha if alpha is not None else (settings.alpha if settings else 0.05)
-    placebos = placebos if placebos is not None else (settings.placebos if settings else 10)
-    pre_days = settings.pre_days if settings else _data.DEFAULT_PRE_DAYS
-    mask_post_days = settings.mask_post_days if settings else 7
-    gmv_basis = params.gmv_basis if params is not None else "paid"
+    params = params if params is not None else params_module.defaults()
+    settings = params_module.section(params, "promo", **overrides)
+    post_days, alpha, gmv_basis = settings.post_days, settings.alpha, params.gmv_basis
     row = _data.promotion(source, promotion_id)
     notes = []
     available = (_data.data_last_day(source, gmv_basis) - pd.Timestamp(row["end"])).days
@@ -227,13 +221,13 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
         notes.append(f"the data end {max(available, 0)} day(s) after the promotion, so the after period "
                      f"has {max(available, 0)} of the {post_days} days asked for")
         post_days = max(available, 0)
-    table = _data.daily(source, promotion_id, controls=controls, pre_days=pre_days, post_days=post_days,
-                        gap_days=gap_days, gmv_basis=gmv_basis, mask_post_days=mask_post_days)
+    table = _data.daily(source, promotion_id, controls=settings.controls, pre_days=settings.pre_days, post_days=post_days,
+                        gap_days=settings.gap_days, gmv_basis=gmv_basis, mask_post_days=settings.mask_post_days)
     gap = table.attrs["gap_days"]
     control_cols = _data.control_columns(table)
-    trend = settings.trend if settings else False
-    options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", trend=trend, warn=False)
-    main = lift(table, row["start"], row["end"], target="gmv", controls=control_cols, seed=seed, placebos=placebos, **options)
+    options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", trend=settings.trend, warn=False)
+    main = lift(table, row["start"], row["end"], target="gmv", controls=control_cols, seed=seed, placebos=settings.placebos,
+                **options)
     if table.attrs["cannibalised"]:
         store = cannibalisation(table, row["start"], row["end"], main, controls=control_cols, seed=seed + 1, **options)
     else:
@@ -318,17 +312,19 @@ class QuarterReview(Result):
         return "\n\n".join(line for line in lines if line)
 
 
-def review_quarter(source, params) -> QuarterReview:
-    """:func:`review` for each promotion of ``params`` (``promo.promotions``, or all overlapping the quarter).
+def review_quarter(source, params, **overrides) -> QuarterReview:
+    """:func:`review` for each promotion of ``params`` (``promo.promotions``, or all overlapping the quarter),
+    with ``overrides`` of the ``promo`` section (None keeps the params' value).
 
     A promotion that cannot be analysed (no history before it, say) is reported, not raised, so one
     bad promotion never hides the others.
     """
-    ids = list(params.promo.promotions) or list(_data.promotions(source, quarter=params.quarter)["promotion_id"])
+    settings = params_module.section(params, "promo", **overrides)
+    ids = list(settings.promotions) or list(_data.promotions(source, quarter=params.quarter)["promotion_id"])
     reviews, failures = {}, {}
     for pid in ids:
         try:
-            reviews[pid] = review(source, pid, params)
+            reviews[pid] = review(source, pid, params, **overrides)
         except ValueError as error:
             failures[pid] = str(error)
     return QuarterReview(quarter=params.quarter, reviews=reviews, failures=failures)
