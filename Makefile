@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make report QUARTER=2025Q4   set up, generate the sample if needed, build the quarter's reports
 #   make test                    set up, generate the sample if needed, run the whole test suite
+#   make lint                    ruff over the tree (rules in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 QUARTER ?= 2025Q4
 
-.PHONY: setup sample report test notebooks constraints bench
+.PHONY: setup sample report test lint notebooks constraints bench
 
 $(BIN)/kit: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ report: sample
 
 test: sample
 	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
 
 notebooks: sample
 	$(BIN)/kit notebooks

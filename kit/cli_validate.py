@@ -7,11 +7,13 @@ from kit.contract import ContractError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``kit validate``."""
     parser.add_argument("source", nargs="?", default=None,
                         help="folder of Parquet/CSV, DuckDB file or Ibis URL (default: the sample data)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``kit validate``; returns the exit status."""
     from kit.source import connect
 
     source = connect(args.source, reuse_checks=False)  # validating means checking, whatever passed before

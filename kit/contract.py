@@ -54,6 +54,8 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
+    """One column of the contract: its name, kind, and whether it may be absent or null."""
+
     name: str
     kind: str
     optional: bool = False
@@ -71,6 +73,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class TableSpec:
+    """One table of the contract: its columns, time column, unique keys and rules."""
+
     name: str
     columns: tuple[Column, ...]
     time_column: str | None = None

@@ -25,6 +25,8 @@ from kit.stats import CORRECTIONS
 
 
 class PowerResult(Result):
+    """Sample size or minimum detectable effect per metric, multiplicity included."""
+
     title = "Experiment size"
 
     def __init__(self, **fields):

@@ -19,6 +19,8 @@ from kit.results import Result, frame_html
 
 
 class SRMResult(Result):
+    """The sample-ratio mismatch check: users per arm against the planned split, with its p-value."""
+
     title = "Sample-ratio mismatch (SRM) check"
 
     def __init__(self, table: pd.DataFrame, statistic: float, df: int, pvalue: float, threshold: float):

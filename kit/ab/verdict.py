@@ -31,6 +31,8 @@ def _change(value: float) -> str:
 
 @dataclass
 class Verdict:
+    """The decision on the primary metric (winners, losers, guardrail breaches) and its text."""
+
     status: str
     primary: str
     winners: list[str] = field(default_factory=list)

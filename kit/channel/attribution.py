@@ -251,6 +251,7 @@ class MarkovChain:
 
 
 def markov_chain(j: Journeys) -> MarkovChain:
+    """The first-order Markov chain of the journeys (start, channels, conversion, null)."""
     k = len(j.channels)
     start, conversion, null = k, k + 1, k + 2
     size = k + 3

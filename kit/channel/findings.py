@@ -15,6 +15,7 @@ def _yuan(value: float) -> str:
 
 
 def targets_text(summary: ChannelSummary) -> str:
+    """The sentence on ROAS against the targets."""
     t = summary.to_pandas()
     paid = t[(t["paid"] == True) & (t["spend"] > 0)]  # noqa: E712 (object column: True / False / None)
     total = t[t["channel"] == "paid channels"].iloc[0]
@@ -29,6 +30,7 @@ def targets_text(summary: ChannelSummary) -> str:
 
 
 def attribution_text(attribution: AttributionResult, paid: list[str]) -> str:
+    """The sentence on how much the attribution models disagree on the paid channels."""
     wide = attribution.wide("share")
     if not {"last", "markov"} <= set(wide.columns):
         return ""
@@ -47,6 +49,7 @@ def attribution_text(attribution: AttributionResult, paid: list[str]) -> str:
 
 
 def model_text(model: ResponseModel, period) -> str:
+    """The sentence on the response model's ROAS and marginal ROAS in the period."""
     table = model.roas(period)
     ranked = table.sort_values("mroas", ascending=False)
     parts = [f"{r.channel} {fmt.roas(r.roas)} (95% interval {fmt.roas(r.roas_ci_low)}–{fmt.roas(r.roas_ci_high)})"
@@ -66,6 +69,7 @@ def model_text(model: ResponseModel, period) -> str:
 
 
 def reallocation_text(plan: Reallocation, bounds: float) -> str:
+    """The sentence on the proposed reallocation within ``bounds``."""
     t = plan.to_pandas()
     rows = t[t["channel"] != "total"]
     more = rows[rows["change"] > 0.005 * rows["current_spend"]].sort_values("change", ascending=False)

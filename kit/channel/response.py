@@ -58,6 +58,7 @@ def half_saturation(theta: float, ratio: float) -> float:
 
 
 def saturation(a: np.ndarray, half: float, shape: float, kind: str) -> np.ndarray:
+    """The saturation curve of adstocked spend ``a``: Hill or logistic, 0.5 at ``half``."""
     if kind == "hill":
         ratio = np.power(np.maximum(a, 0.0) / half, shape)
         return ratio / (1.0 + ratio)
@@ -221,7 +222,8 @@ def _base_columns(weeks: pd.Series, controls: pd.DataFrame, trend: bool, fourier
     t = ((weeks - weeks.iloc[0]).dt.days.to_numpy() / 7.0)
     columns, names = [np.ones(len(t))], ["intercept"]
     if trend:
-        columns.append(t / max(t[-1], 1.0)); names.append("trend")
+        columns.append(t / max(t[-1], 1.0))
+        names.append("trend")
     # Day of year anchors the seasonality to the calendar, not to the first week of the data.
     day = weeks.dt.day_of_year.to_numpy() / 365.25
     for k in range(1, fourier_order + 1):
@@ -230,7 +232,8 @@ def _base_columns(weeks: pd.Series, controls: pd.DataFrame, trend: bool, fourier
     for name in controls.columns:
         values = controls[name].to_numpy(dtype=float)
         scale = np.abs(values).max() or 1.0
-        columns.append(values / scale); names.append(name)
+        columns.append(values / scale)
+        names.append(name)
     return np.column_stack(columns), names
 
 

@@ -6,6 +6,7 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``kit report``."""
     parser.add_argument("quarters", nargs="+", metavar="QUARTER", help="quarter(s) to report on, e.g. 2025Q4")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="parent folder of the reports: each quarter goes to DIR/<QUARTER>/ (default: reports/)")
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``kit report``; returns the exit status."""
     from kit.params import ParamsError
     from kit.report.runner import ReportError, build_reports
 

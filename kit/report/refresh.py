@@ -15,6 +15,7 @@ REFERENCE_QUARTER = "2025Q4"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``kit notebooks``."""
     parser.add_argument("--only", nargs="+", metavar="NAME", default=None, help="only these notebooks (01, channel_roi …)")
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="parallel notebooks (default: cores)")
     parser.add_argument("--notebooks", metavar="DIR", default=None, help="folder of the notebooks (default: notebooks/)")
@@ -39,6 +40,7 @@ def refresh(notebooks_dir: Path | str | None = None, only=None, jobs: int | None
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``kit notebooks``; returns the exit status."""
     from kit.report.runner import ReportError
 
     try:

@@ -144,6 +144,8 @@ MEMBER_ACTIVITY = 1.5                        # members visit more often
 
 @dataclass(frozen=True)
 class Promo:
+    """A planted promotion: dates, kind, categories and effects."""
+
     key: str                          # id suffix; promotion_id = f"{year}_{key}"
     name: str
     kind: str
@@ -202,6 +204,8 @@ PROMOS = (
 
 @dataclass(frozen=True)
 class Experiment:
+    """A planted experiment: window, arms and effects."""
+
     experiment_id: str
     quarter: str
     start: dt.date
