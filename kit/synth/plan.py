@@ -1,6 +1,6 @@
 """The planted parameters of the sample data: every effect the analyses must recover is set here.
 
-Numbers follow ../shared/domain.md (AOV ~290 yuan, +40% YoY, ad conversion < 3%, presale ~40% of
+Numbers follow docs/domain.md (AOV ~290 yuan, +40% YoY, ad conversion < 3%, presale ~40% of
 festival orders, Douyin ROAS ~4.2, Xiaohongshu ~1.8 against 2.5, ...). The generator reads only
 this module for its parameters, and truth.json echoes them, so there is one place to change them.
 """
