@@ -16,10 +16,16 @@ CORRECTIONS = {
 }
 
 
+def check_correction(correction: str) -> str:
+    """A multiplicity correction the kit knows by name (the keys of :data:`CORRECTIONS`)."""
+    if correction not in CORRECTIONS:
+        raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
+    return correction
+
+
 def adjust_pvalues(pvalues, correction: str = "holm") -> np.ndarray:
     """Multiplicity-adjusted p-values over one family (NaNs are kept out of the family)."""
-    if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; choose one of {sorted(CORRECTIONS)}")
+    check_correction(correction)
     p = np.asarray(pvalues, dtype=float)
     out = p.copy()
     ok = ~np.isnan(p)

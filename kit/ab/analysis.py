@@ -10,7 +10,7 @@ from kit.ab.metrics import MEAN, PROPORTION, RATIO, resolve
 from kit.ab.moments import Moments, arm_moments
 from kit.inputs import check_alpha
 from kit.results import Result
-from kit.stats import CORRECTIONS, adjust_pvalues
+from kit.stats import adjust_pvalues, check_correction
 
 TEST_NAMES = {MEAN: "Welch t", PROPORTION: "z (unpooled)", RATIO: "z (delta method)"}
 
@@ -123,8 +123,7 @@ def compute_modes(arms: list[str], moments: Moments, metrics, control: str, mode
     A daily replay wants always-valid and fixed-horizon results of the same moments; only the
     intervals and p-values differ, so the rest is computed once (the numbers are those of separate calls).
     """
-    if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
+    check_correction(correction)
     check_alpha(alpha)
     if planned_users is not None and not planned_users > 1:
         raise ValueError(f"planned_users (users per arm the sequential test is tuned for) must be > 1, got {planned_users!r}")

@@ -21,7 +21,7 @@ from statsmodels.stats.power import TTestIndPower
 
 from kit.inputs import check_alpha
 from kit.results import Result
-from kit.stats import CORRECTIONS
+from kit.stats import check_correction
 
 
 class PowerResult(Result):
@@ -49,8 +49,7 @@ class PowerResult(Result):
 
 
 def _level(alpha: float, arms: int, metrics: int, correction: str) -> tuple[float, int]:
-    if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
+    check_correction(correction)
     check_alpha(alpha)
     if int(arms) != arms or arms < 2:
         raise ValueError(f"arms counts control too and must be an integer ≥ 2, got {arms!r}")
