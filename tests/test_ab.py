@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from scipy import integrate, stats
+from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
-from statsmodels.stats import proportion as sm_proportion
 
 from kit import ab
 from kit.ab import stats as abstats

@@ -12,7 +12,7 @@ from scipy import stats
 import kit
 import kit.promo as promo
 from kit import config
-from tests.promo_reference import TIMEZONE, above_noise_floor, irreducible_sd, order_items_by_day, oracle_within
+from tests.promo_reference import TIMEZONE, above_noise_floor, irreducible_sd, oracle_within, order_items_by_day
 
 TRUTH_FILE = config.SAMPLE_DIR / "truth.json"
 pytestmark = pytest.mark.skipif(not TRUTH_FILE.exists(), reason="sample data not generated (kit synth)")

@@ -50,10 +50,8 @@ step events), ``compare_segments``, ``compare_quarters``, ``quarter_over_quarter
 (alias ``qoq``), ``scroll_exits``, ``load_events``, ``review_quarter`` (everything the notebook
 shows, with ``finding()``), and the plots ``plot_funnel``, ``plot_scroll_exits``, ``plot_change``.
 """
-from kit.funnel.compare import (QuarterComparison, SegmentComparison, compare_quarters, compare_segments,
-                                quarter_over_quarter)
-from kit.funnel.core import (FunnelResult, TimeToConvert, funnel, funnel_with_breakdowns, quarter_funnels,
-                             time_to_convert)
+from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments, quarter_over_quarter
+from kit.funnel.core import FunnelResult, TimeToConvert, funnel, funnel_with_breakdowns, quarter_funnels, time_to_convert
 from kit.funnel.data import BREAKDOWNS, load_events
 from kit.funnel.plots import plot_change, plot_funnel, plot_scroll_exits
 from kit.funnel.review import FunnelReview, review_quarter

@@ -8,8 +8,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from kit import format as fmt
 from kit import contract
+from kit import format as fmt
 from kit.contract import EVENTS
 
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from kit import format as fmt
 from kit import params as params_module
+from kit.funnel._input import parse_steps
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
 from kit.funnel.core import FunnelResult, TimeToConvert, quarter_funnels
-from kit.funnel._input import parse_steps
 from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
 from kit.inputs import period_bounds

@@ -10,13 +10,10 @@ import json
 import re
 from dataclasses import dataclass
 
-import ibis
 import numpy as np
 import pandas as pd
 
 from kit.results import Result, frame_html
-
-
 
 # ------------------------------------------------------------------------------------------------
 # Promotions

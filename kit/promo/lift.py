@@ -12,7 +12,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import ibis
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm

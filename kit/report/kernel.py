@@ -25,7 +25,6 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-
 # What ``ps -o comm`` and /proc/<pid>/comm show for a forked kernel (its command line is the worker's).
 KERNEL_PROCESS_NAME = "kit-kernel"
 

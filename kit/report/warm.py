@@ -12,12 +12,11 @@ import os
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 try:
-    import IPython.display  # noqa: F401,E402
     import ipykernel.kernelapp  # noqa: F401,E402
+    import IPython.display  # noqa: F401,E402
     import matplotlib.pyplot  # noqa: F401,E402
-    import papermill  # noqa: F401,E402
-
     import nbformat  # noqa: E402
+    import papermill  # noqa: F401,E402
 
     import kit  # noqa: F401,E402
     from kit.analyses import ANALYSES  # noqa: E402
