@@ -2,12 +2,13 @@
 #   make report QUARTER=2025Q4   set up, generate the sample if needed, build the quarter's reports
 #   make test                    set up, generate the sample if needed, run the whole test suite
 #                                (and the notebooks' nbval once more as another CPU)
+#   make lint                    ruff over the tree (rules in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 QUARTER ?= 2025Q4
 
-.PHONY: setup sample report test nbval-other-cpu notebooks constraints bench
+.PHONY: setup sample report test nbval-other-cpu lint notebooks constraints bench
 
 $(BIN)/kit: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ test: sample
 
 nbval-other-cpu: sample
 	$(OTHER_CPU) $(BIN)/python -m pytest notebooks
+
+lint: setup
+	$(BIN)/ruff check .
 
 notebooks: sample
 	$(BIN)/kit notebooks

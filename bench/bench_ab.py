@@ -174,8 +174,7 @@ def run_review(quarter: str) -> dict:
     source = kit.connect(params=params)
     cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # noqa: E731  user + sys
     cpu0, wall0 = cpu(), time.perf_counter()
-    reviews = kit.ab.review_quarter(source, params)
-    kit.ab.summary_markdown(reviews, params.quarter)
+    kit.ab.review_quarter(source, params).finding()
     return {"quarter": quarter, "cpu": cpu() - cpu0, "wall": time.perf_counter() - wall0, "load": os.getloadavg()[0]}
 
 

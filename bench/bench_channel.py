@@ -186,7 +186,7 @@ def main() -> None:
     grouped = grouped.rename(columns={"key": "path"})
     measure(f"attribution, 6 models without time decay, {len(grouped):,} distinct paths (grouped)",
             lambda: attribution(grouped, [m for m in MODELS if m != "time_decay"], channels=CHANNELS))
-    del paths
+    paths = None  # free the journeys before the next measurement
 
     frame = weekly()
     measure("response model: one fit (156 weeks × 8 channels, Hill)",

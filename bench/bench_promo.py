@@ -23,7 +23,7 @@ import kit.promo as promo
 from kit import config
 from kit.promo import model as promo_model
 from kit.synth import generate
-from tests.promo_reference import ORACLE_Z, above_noise_floor, irreducible_sd, order_items_by_day, oracle_within
+from tests.promo_reference import ORACLE_Z, above_noise_floor, irreducible_sd, oracle_within, order_items_by_day
 
 WEEKDAY = np.array([0.0, 0.1, 0.05, 0.0, -0.05, 0.2, 0.3])
 

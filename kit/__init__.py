@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["ContractError", "Quarter", "Source", "connect", "params", "ab", "funnel", "promo", "channel", "customers", "overview"]
+from kit.analyses import ANALYSES
+
+_ANALYSIS_MODULES = [analysis.module.removeprefix("kit.") for analysis in ANALYSES]
+__all__ = ["ContractError", "Quarter", "Source", "connect", "params", *_ANALYSIS_MODULES]
 
 # Imported on first use, so that `import kit` costs nothing until something is used (the `kit`
 # command starts its report workers before it imports anything heavy).
-_LAZY_MODULES = {"params", "ab", "funnel", "promo", "channel", "customers", "overview", "report", "synth"}
+_LAZY_MODULES = {"params", "report", "synth", *_ANALYSIS_MODULES}
 _LAZY_NAMES = {"ContractError": "kit.contract", "Quarter": "kit.quarter", "Source": "kit.source", "connect": "kit.source"}
 
 

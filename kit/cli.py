@@ -20,6 +20,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``kit`` argument parser with its sub-commands."""
     parser = argparse.ArgumentParser(prog="kit", description="E-commerce operations analysis kit")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_path, help_text) in COMMANDS.items():
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``kit`` command; returns the exit status."""
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["report"]:
         # The report's fork server imports the tooling (seconds) while this process imports the rest.

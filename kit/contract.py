@@ -24,6 +24,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
+from kit import format as fmt
+
 EVENTS = ("home_view", "search", "recommend_click", "pdp_view", "pdp_scroll", "add_to_cart", "checkout", "pay")
 ORDER_STATUSES = ("paid", "refunded")
 OUTREACH_GROUPS = ("treatment", "holdout")
@@ -64,6 +66,8 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
+    """One column of the contract: its name, kind, and whether it may be absent or null."""
+
     name: str
     kind: str
     optional: bool = False
@@ -81,6 +85,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class TableSpec:
+    """One table of the contract: its columns, time column, unique keys and rules."""
+
     name: str
     columns: tuple[Column, ...]
     time_column: str | None = None
@@ -210,7 +216,7 @@ def require_columns(table, columns: "Iterable[str] | dict[str, str]", what: str)
         named = ", ".join(f"'{c}'" for c in missing)
         verb = "is" if len(missing) == 1 else "are"
         why = "; ".join(reasons[c] if len(missing) == 1 else f"'{c}': {reasons[c]}" for c in missing if reasons[c])
-        raise ValueError(f"{what}: required column{'s' if len(missing) > 1 else ''} {named} {verb} missing"
+        raise ValueError(f"{what}: required {fmt.plural(len(missing), 'column')} {named} {verb} missing"
                          f"{f' ({why})' if why else ''}; columns present: {', '.join(present)}")
 
 
@@ -384,7 +390,7 @@ def describe(violation: dict) -> str:
 def raise_violations(source_name: str, violations: list[dict]) -> None:
     """Raise one ContractError listing every violation (of one table or of a whole source)."""
     lines = [f"- {describe(v)}" for v in violations]
-    head = f"{len(violations)} data contract violation{'s' if len(violations) != 1 else ''} in {source_name}:"
+    head = f"{len(violations)} data contract {fmt.plural(len(violations), 'violation')} in {source_name}:"
     hint = "Fix the data (or the params' channel list, or the folder's kit-mapping.yaml) and load again; see README 'Data contract'."
     raise ContractError("\n".join([head, *lines, hint]), violations)
 

@@ -1,6 +1,6 @@
 """The quarter overview: the headline KPIs of a quarterly review (季度复盘), computed in the engine.
 
-``quarter_overview("2025Q4")`` returns a :class:`QuarterOverview` with, for the quarter, the
+``review_quarter(source, params)`` returns a :class:`QuarterOverview` with, for the quarter, the
 previous quarter (环比) and the same quarter a year earlier (同比):
 
 - GMV (成交额): sum of ``orders.gmv``. With ``gmv_basis: paid`` (the default) every order counts,
@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from kit import params as params_module
+from kit.format import YUAN, amount, money, percent, points
+from kit.plotting import axes_for
 from kit.quarter import Quarter
 from kit.results import Result
 from kit.source import Source, connect
@@ -59,54 +61,15 @@ TARGETED = ("gmv", "conversion_rate", "repurchase_rate", "new_customers")
 # --------------------------------------------------------------------------------------------
 # Formatting (display only; numbers stay unrounded in to_pandas)
 
-def format_money(value: float, symbol: str = "¥") -> str:
-    """Money for tiles and findings, in the currency of ``symbol``: ¥1.86B, $420.3M, ¥12,345, $283.4."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    sign, magnitude = ("-" if value < 0 else ""), abs(value)
-    if magnitude >= 1e9:
-        return f"{sign}{symbol}{magnitude / 1e9:.2f}B"
-    if magnitude >= 1e6:
-        return f"{sign}{symbol}{magnitude / 1e6:.1f}M"
-    if magnitude >= 1000:
-        return f"{sign}{symbol}{magnitude:,.0f}"
-    return f"{sign}{symbol}{magnitude:,.1f}"
-
-
-def format_yuan(value: float) -> str:
-    """:func:`format_money` in yuan (the sample's currency)."""
-    return format_money(value, "¥")
-
-
-def format_change(value: float, digits: int = 1) -> str:
-    """A relative change as a signed percentage: +12.3%; '–' when there is no base."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{_no_negative_zero(value * 100, digits):+.{digits}f}%"
-
-
-def format_points(value: float, digits: int = 1) -> str:
-    """A difference of two rates in percentage points: +1.2 pp."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{_no_negative_zero(value * 100, digits):+.{digits}f} pp"
-
-
-def _no_negative_zero(value: float, digits: int) -> float:
-    """-0.04 shown with one digit is "-0.0"; say "+0.0" instead."""
-    rounded = round(value, digits)
-    return 0.0 if rounded == 0 else value
-
-
-def format_value(value: float, unit: str, symbol: str = "¥") -> str:
+def format_value(value: float, unit: str, symbol: str = YUAN) -> str:
     """A KPI's value for display: money with ``symbol``, rates as %, counts with separators."""
     if value is None or not np.isfinite(value):
         return "–"
     if unit == "money":
-        return format_money(value, symbol)
+        return money(value, symbol)
     if unit == "rate":
-        return f"{value:.1%}"
-    return f"{value:,.0f}"
+        return percent(value)
+    return amount(value)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -122,7 +85,7 @@ def _ratio(numerator: float, denominator: float) -> float:
 class KpiTable(Result):
     """One row per KPI: the quarter, the previous quarter, a year ago, growth, target and attainment."""
 
-    def __init__(self, frame: pd.DataFrame, quarter: str, symbol: str = "¥", unavailable: dict[str, str] | None = None):
+    def __init__(self, frame: pd.DataFrame, quarter: str, symbol: str = YUAN, unavailable: dict[str, str] | None = None):
         self.frame = frame
         self.symbol = symbol
         self.unavailable = dict(unavailable or {})   # kpi -> the table it needs, absent from the source
@@ -141,17 +104,17 @@ class KpiTable(Result):
             "value": shown_values("value"),
             "previous quarter": shown_values("previous_quarter"),
             "year ago": shown_values("year_ago"),
-            "QoQ 环比": [format_change(v) for v in self.frame["qoq"]],
-            "YoY 同比": [format_change(v) for v in self.frame["yoy"]],
+            "QoQ 环比": [percent(v, signed=True) for v in self.frame["qoq"]],
+            "YoY 同比": [percent(v, signed=True) for v in self.frame["yoy"]],
             "target": [format_value(v, u, self.symbol) for v, u in zip(self.frame["target"], self.frame["unit"])],
-            "attainment 达成率": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in self.frame["attainment"]],
+            "attainment 达成率": [percent(v) for v in self.frame["attainment"]],
         })
 
 
 class ChannelShares(Result):
     """GMV and share of GMV per order channel, this quarter against the same quarter last year."""
 
-    def __init__(self, frame: pd.DataFrame, quarter: str, symbol: str = "¥"):
+    def __init__(self, frame: pd.DataFrame, quarter: str, symbol: str = YUAN):
         self.frame = frame
         self.symbol = symbol
         self.title = f"Channel GMV shares 渠道占比, {quarter} vs {Quarter(quarter).year_ago()}"
@@ -163,11 +126,11 @@ class ChannelShares(Result):
         f = self.frame
         return pd.DataFrame({
             "channel": f["name"],
-            "GMV": [format_money(v, self.symbol) for v in f["gmv"]],
-            "share": [f"{v:.1%}" for v in f["share"]],
-            "share a year ago": ["–" if not np.isfinite(v) else f"{v:.1%}" for v in f["share_year_ago"]],
-            "share change": [format_points(v) for v in f["share_change"]],
-            "GMV YoY": [format_change(v) for v in f["yoy"]],
+            "GMV": [money(v, self.symbol) for v in f["gmv"]],
+            "share": [percent(v) for v in f["share"]],
+            "share a year ago": [percent(v) for v in f["share_year_ago"]],
+            "share change": [points(v) for v in f["share_change"]],
+            "GMV YoY": [percent(v, signed=True) for v in f["yoy"]],
         })
 
 
@@ -183,7 +146,7 @@ class QuarterOverview(Result):
     periods: pd.DataFrame        # the raw per-period sufficient statistics (index: period label)
     findings: list[str] = field(default_factory=list)
     currency: str = "CNY"
-    symbol: str = "¥"
+    symbol: str = YUAN
     # 30-day repurchase of the quarter's new customers (kit.customers.repurchase): rate now and a quarter ago
     repurchase_30d: dict[str, float] | None = None
 
@@ -194,7 +157,7 @@ class QuarterOverview(Result):
 
     def money(self, value: float) -> str:
         """``value`` in the overview's currency, as tiles and findings show it."""
-        return format_money(value, self.symbol)
+        return money(value, self.symbol)
 
     @property
     def title(self) -> str:  # type: ignore[override]
@@ -223,11 +186,11 @@ class QuarterOverview(Result):
                 continue
             lines = []
             if unit == "rate":
-                lines.append(f"YoY {format_points(value - self.value(kpi, 'year_ago'))}")
-                lines.append(f"QoQ {format_points(value - self.value(kpi, 'previous_quarter'))}")
+                lines.append(f"YoY {points(value - self.value(kpi, 'year_ago'))}")
+                lines.append(f"QoQ {points(value - self.value(kpi, 'previous_quarter'))}")
             else:
-                lines.append(f"YoY {format_change(self.value(kpi, 'yoy'))}")
-                lines.append(f"QoQ {format_change(self.value(kpi, 'qoq'))}")
+                lines.append(f"YoY {percent(self.value(kpi, 'yoy'), signed=True)}")
+                lines.append(f"QoQ {percent(self.value(kpi, 'qoq'), signed=True)}")
             attainment = self.value(kpi, "attainment")
             if np.isfinite(attainment):
                 lines.append(f"{attainment:.0%} of target {format_value(self.value(kpi, 'target'), unit, self.symbol)}")
@@ -235,11 +198,11 @@ class QuarterOverview(Result):
         if self.repurchase_30d is not None:
             now, before = self.repurchase_30d["value"], self.repurchase_30d["previous_quarter"]
             out.append({"kpi": "repurchase_30d", "label": "30-day repurchase 30天复购 (new customers)",
-                        "value": format_value(now, "rate"), "lines": [f"QoQ {format_points(now - before)}"]})
+                        "value": format_value(now, "rate"), "lines": [f"QoQ {points(now - before)}"]})
         top = self.channels.frame.iloc[0] if len(self.channels.frame) else None
         if top is not None:
             out.append({"kpi": "top_channel", "label": "Top channel 渠道占比", "value": f"{top['share']:.1%}",
-                        "lines": [str(top["name"]), f"YoY {format_points(top['share_change'])}"]})
+                        "lines": [str(top["name"]), f"YoY {points(top['share_change'])}"]})
         return out
 
     def tiles_html(self) -> str:
@@ -249,7 +212,8 @@ class QuarterOverview(Result):
         return render_tiles(self.tiles(), caption=f"{self.quarter} · GMV basis: {self.gmv_basis}"
                             + ("" if self.currency == "CNY" else f" · money in {self.currency}"))
 
-    def findings_markdown(self) -> str:
+    def finding(self) -> str:
+        """The quarter's headline findings in words (Markdown), one bullet each."""
         return "\n".join(f"- {line}" for line in self.findings)
 
     def display(self) -> pd.DataFrame:
@@ -342,6 +306,7 @@ def _growth(now: float, base: float) -> float:
 
 
 def channel_statistics(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -> pd.DataFrame:
+    """GMV per channel and period, computed in the engine."""
     orders = _per_period(source, "orders", periods, gmv_basis)
     return orders.group_by(["period", "channel"]).aggregate(gmv=orders.gmv.sum(), orders=orders.count()).to_pandas()
 
@@ -357,12 +322,19 @@ def daily_gmv(source: Source, periods: list[Quarter], gmv_basis: str = "paid") -
 
 
 def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "params_module.Params | None" = None) -> QuarterOverview:
-    """The overview of ``quarter`` on ``source`` (anything :func:`kit.connect` accepts, or a Source).
-
-    Targets and the GMV basis come from ``params`` (default: ``kit.params.load(quarter)``).
-    """
+    """:func:`review_quarter` of ``quarter`` (``params`` default to ``kit.params.load(quarter)``)."""
     q = Quarter(quarter)
     p = params if params is not None else params_module.load(q)
+    return review_quarter(source, p if p.quarter == q.label else p.model_copy(update={"quarter": q.label}))
+
+
+def review_quarter(source: Any, params: "params_module.Params") -> QuarterOverview:
+    """The overview of ``params.quarter`` on ``source`` (a Source, or anything :func:`kit.connect` accepts).
+
+    Targets and the GMV basis come from ``params``; the overview has no settings of its own.
+    """
+    p = params
+    q = Quarter(p.quarter)
     src = source if isinstance(source, Source) else connect(source, params=p)
     previous, year_ago = q.previous(), q.year_ago()
     periods = [q, previous, year_ago]
@@ -392,7 +364,7 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
                                ChannelShares(channels, q.label, symbol), daily, stats, currency=p.currency.code, symbol=symbol)
     daily.attrs["currency_symbol"] = symbol
     overview.repurchase_30d = _repurchase_30d(src, q, p.gmv_basis)
-    overview.findings = headline_findings(overview)
+    overview.findings = _headline_findings(overview)
     return overview
 
 
@@ -426,7 +398,7 @@ def _channel_frame(by_channel: pd.DataFrame, q: Quarter, year_ago: Quarter, p: "
 # --------------------------------------------------------------------------------------------
 # Findings in words, from the numbers above
 
-def headline_findings(ov: QuarterOverview) -> list[str]:
+def _headline_findings(ov: QuarterOverview) -> list[str]:
     """A few sentences an analyst would put at the top of the review, all computed from ``ov``."""
     q, prev, ago = ov.quarter, str(Quarter(ov.quarter).previous()), str(Quarter(ov.quarter).year_ago())
     v = ov.value
@@ -439,9 +411,9 @@ def headline_findings(ov: QuarterOverview) -> list[str]:
     gmv = v("gmv")
     growth = []
     if np.isfinite(v("gmv", "yoy")):
-        growth.append(f"{format_change(v('gmv', 'yoy'))} year on year (同比, {ago}: {money(v('gmv', 'year_ago'))})")
+        growth.append(f"{percent(v('gmv', 'yoy'), signed=True)} year on year (同比, {ago}: {money(v('gmv', 'year_ago'))})")
     if np.isfinite(v("gmv", "qoq")):
-        growth.append(f"{format_change(v('gmv', 'qoq'))} on the previous quarter (环比, {prev}: {money(v('gmv', 'previous_quarter'))})")
+        growth.append(f"{percent(v('gmv', 'qoq'), signed=True)} on the previous quarter (环比, {prev}: {money(v('gmv', 'previous_quarter'))})")
     lines.append(f"**GMV** in {q} was **{money(gmv)}**" + (", " + " and ".join(growth) if growth else
                                                                  " (no earlier quarter in the data to compare with)") + ".")
 
@@ -462,21 +434,21 @@ def headline_findings(ov: QuarterOverview) -> list[str]:
         finite = {k: x for k, x in factors.items() if np.isfinite(x)}
         if finite:
             driver = max(finite, key=lambda k: abs(math.log1p(finite[k])))
-            parts = ", ".join(f"{k} {format_change(x)}" for k, x in finite.items())
+            parts = ", ".join(f"{k} {percent(x, signed=True)}" for k, x in finite.items())
             lines.append(f"Against {ago}: {parts}; **{driver}** moved GMV most.")
 
     channels = ov.channels.frame
     if len(channels):
         top = channels.iloc[0]
         lines.append(f"The largest channel is **{top['name']}** with {top['share']:.1%} of GMV"
-                     + (f" ({format_points(top['share_change'])} on {ago})." if np.isfinite(top["share_change"]) else "."))
+                     + (f" ({points(top['share_change'])} on {ago})." if np.isfinite(top["share_change"]) else "."))
         moved = channels[np.isfinite(channels["share_change"])]
         if len(moved):
             gainer = moved.loc[moved["share_change"].idxmax()]
             loser = moved.loc[moved["share_change"].idxmin()]
             if gainer["share_change"] > 0:
-                lines.append(f"Biggest share gain: **{gainer['name']}** ({format_points(gainer['share_change'])}, "
-                             f"{gainer['share']:.1%} of GMV); biggest loss: **{loser['name']}** ({format_points(loser['share_change'])}).")
+                lines.append(f"Biggest share gain: **{gainer['name']}** ({points(gainer['share_change'])}, "
+                             f"{gainer['share']:.1%} of GMV); biggest loss: **{loser['name']}** ({points(loser['share_change'])}).")
 
     rate_parts = []
     for kpi in ("conversion_rate", "repurchase_rate"):
@@ -485,7 +457,7 @@ def headline_findings(ov: QuarterOverview) -> list[str]:
         now, ago_value = v(kpi), v(kpi, "year_ago")
         text = f"{_LABELS[kpi].split(' (')[0]} {format_value(now, 'rate')}"
         if np.isfinite(ago_value):
-            text += f" ({format_points(now - ago_value)} YoY)"
+            text += f" ({points(now - ago_value)} YoY)"
         rate_parts.append(text)
     lines.append("; ".join(rate_parts + [f"{format_value(v('new_customers'), 'count')} new customers."]))
     if ov.unavailable:
@@ -509,7 +481,6 @@ def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str =
 
     Bars are labelled by ``label`` (default the channel id: Matplotlib's default font has no CJK glyphs).
     """
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
     shown = data.head(top)
@@ -517,8 +488,7 @@ def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str =
         pd.DataFrame({"channel": shown[label], "share": shown["share"], "period": "this quarter"}),
         pd.DataFrame({"channel": shown[label], "share": shown["share_year_ago"], "period": "a year ago"}),
     ], ignore_index=True)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.2))
+    ax = axes_for(ax, 8, 0.45 * len(shown) + 1.2)
     sns.barplot(data=long, y="channel", x="share", hue="period", orient="h", errorbar=None, ax=ax)
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
     ax.set_xlabel("share of GMV")
@@ -530,20 +500,17 @@ def plot_channel_shares(data: pd.DataFrame, ax=None, top: int = 10, label: str =
 def plot_daily_gmv(data: pd.DataFrame, ax=None, symbol: str | None = None):
     """Daily GMV by day of the quarter, one line per period (``QuarterOverview.daily``); money in
     ``symbol``'s currency (default: the one ``quarter_overview`` recorded in ``data.attrs``, else ¥)."""
-    symbol = symbol or data.attrs.get("currency_symbol", "¥")
-    import matplotlib.pyplot as plt
+    symbol = symbol or data.attrs.get("currency_symbol", YUAN)
     import seaborn as sns
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.5))
+    ax = axes_for(ax, 9, 3.5)
     sns.lineplot(data=data, x="day_of_quarter", y="gmv", hue="period", errorbar=None, ax=ax)
-    ax.yaxis.set_major_formatter(lambda y, _: format_money(y, symbol))
+    ax.yaxis.set_major_formatter(lambda y, _: money(y, symbol))
     ax.set_xlabel("day of the quarter")
     ax.set_ylabel("GMV per day")
     ax.legend(title=None)
     return ax
 
 
-__all__ = ["quarter_overview", "QuarterOverview", "KpiTable", "ChannelShares", "period_statistics", "kpi_values",
-           "channel_statistics", "daily_gmv", "headline_findings", "plot_channel_shares", "plot_daily_gmv",
-           "format_money", "format_yuan", "format_change", "format_points", "format_value", "KPIS"]
+__all__ = ["review_quarter", "quarter_overview", "QuarterOverview", "KpiTable", "ChannelShares", "period_statistics", "kpi_values",
+           "channel_statistics", "daily_gmv", "plot_channel_shares", "plot_daily_gmv", "format_value", "KPIS"]

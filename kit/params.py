@@ -13,7 +13,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from kit import config
 from kit.quarter import Quarter
@@ -41,6 +41,8 @@ class _Model(BaseModel):
 
 
 class Channel(_Model):
+    """One channel of params: display name, paid or not, ROAS target."""
+
     name: str
     paid: bool
     target_roas: float | None = Field(default=None, gt=0)
@@ -54,6 +56,8 @@ class Currency(_Model):
 
 
 class Targets(_Model):
+    """The quarter's targets (GMV, repurchase rate, new customers, conversion rate)."""
+
     gmv: float | None = Field(default=None, gt=0, description="quarter GMV target, in the project's currency")
     repurchase_rate: float | None = Field(default=None, ge=0, le=1)
     new_customers: int | None = Field(default=None, gt=0)
@@ -61,6 +65,8 @@ class Targets(_Model):
 
 
 class ABParams(_Model):
+    """The ``ab`` section: experiments, metrics, level, correction and the sequential settings."""
+
     experiments: list[str] = []
     primary_metric: str = "ctr"
     guardrails: list[str] = []
@@ -77,6 +83,8 @@ class ABParams(_Model):
 
 
 class FunnelParams(_Model):
+    """The ``funnel`` section: steps, window, attempt, breakdowns, unit, level."""
+
     steps: list[str] = Field(default=["home_view", "pdp_view", "add_to_cart", "checkout", "pay"], min_length=1)
     window: str = Field(default="1D", description="conversion window from the first step, e.g. 1D, 30min")
     attempt: Literal["best", "first", "totals"] = "best"
@@ -89,6 +97,8 @@ class FunnelParams(_Model):
 
 
 class PromoParams(_Model):
+    """The ``promo`` section: promotions, periods, controls, level, placebos."""
+
     promotions: list[str] = Field(default=[], description="promotion ids to review; empty = every promotion overlapping the quarter")
     post_days: int = Field(default=14, ge=0, description="days after a promotion in its 'after' period (pull-forward dip)")
     gap_days: int = Field(default=0, ge=0, description="days before the start left out of the fit (at least the presale)")
@@ -101,6 +111,8 @@ class PromoParams(_Model):
 
 
 class ChannelParams(_Model):
+    """The ``channel`` section: attribution, response model and reallocation settings."""
+
     lookback: str = "30D"
     attribution_models: list[str] = ["last", "first", "linear", "time_decay", "position", "markov", "shapley"]
     half_life_days: float = Field(default=7.0, gt=0)
@@ -130,6 +142,8 @@ class SourceSpec(_Model):
 
 
 class CustomersParams(_Model):
+    """Settings of the customers and retention analysis (RFM layers, repurchase, dormancy, CLV)."""
+
     lookback_days: int = Field(default=365, gt=0, description="frequency and GMV of RFM over this many days up to the date")
     new_days: int = Field(default=90, gt=0, description="first order within this many days: 新客 new")
     dormant_days: int = Field(default=90, gt=0, description="no order for more than this many days: 沉睡 dormant")
@@ -146,7 +160,14 @@ class CustomersParams(_Model):
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
-class Params(_Model):
+# The model of each analysis's params section, by the section name kit/analyses.py registers.
+SECTION_MODELS: dict[str, type[_Model]] = {"ab": ABParams, "funnel": FunnelParams, "promo": PromoParams,
+                                           "channel": ChannelParams, "customers": CustomersParams}
+
+
+class _SharedParams(_Model):
+    """The keys every analysis reads; the per-analysis sections are added from the registry below."""
+
     quarter: str
     timezone: str = config.DEFAULT_TIMEZONE
     source: str | SourceSpec | None = None
@@ -155,11 +176,6 @@ class Params(_Model):
     project: str | None = Field(default=None, description="set by load: the project folder (None: the embedded sample project)")
     channels: dict[str, Channel]
     targets: Targets = Targets()
-    ab: ABParams = ABParams()
-    funnel: FunnelParams = FunnelParams()
-    promo: PromoParams = PromoParams()
-    channel: ChannelParams = ChannelParams()
-    customers: CustomersParams = CustomersParams()
 
     @field_validator("quarter")
     @classmethod
@@ -185,6 +201,47 @@ class Params(_Model):
 
     def target_roas(self) -> dict[str, float]:
         return {key: c.target_roas for key, c in self.channels.items() if c.target_roas is not None}
+
+
+def _section_fields() -> dict[str, Any]:
+    """One field per params section of :data:`kit.analyses.ANALYSES`, typed by :data:`SECTION_MODELS`."""
+    from kit.analyses import ANALYSES
+
+    fields = {}
+    for analysis in ANALYSES:
+        if analysis.params_section is None:
+            continue
+        model = SECTION_MODELS.get(analysis.params_section)
+        if model is None:
+            raise TypeError(f"kit/analyses.py registers the params section {analysis.params_section!r} of "
+                            f"{analysis.key!r}, but kit/params.py has no model for it in SECTION_MODELS")
+        fields[analysis.params_section] = (model, model())
+    return fields
+
+
+Params = create_model("Params", __base__=_SharedParams, __doc__="Validated parameters of one quarter.", **_section_fields())
+
+
+def section(params: Params, name: str, **overrides: Any) -> BaseModel:
+    """The ``name`` section of ``params`` (``params.promo``, say) with ``overrides`` applied over it.
+
+    An override of None means "take it from params" (so a notebook parameter left at None keeps the
+    quarter's value); the others are validated like the YAML (an unknown key or a bad value raises
+    :class:`ParamsError` naming it). Defaults live only in ``params/defaults.yaml``.
+    """
+    current = getattr(params, name)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    unknown = sorted(set(given) - set(type(current).model_fields))
+    if unknown:
+        raise ParamsError(f"unknown {name} setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                          f"the {name} section has {', '.join(type(current).model_fields)}")
+    if not given:
+        return current
+    try:
+        return type(current).model_validate({**current.model_dump(), **given})
+    except ValidationError as error:
+        problems = "; ".join(f"{name}.{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in error.errors())
+        raise ParamsError(f"invalid override: {problems}") from None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

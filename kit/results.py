@@ -8,38 +8,10 @@ digits — a few significant ones, never the last bits of a float.
 from __future__ import annotations
 
 import html
-import math
 
 import pandas as pd
 
-MISSING = "–"
-
-
-def _missing(value) -> bool:
-    try:
-        return value is None or not math.isfinite(value)
-    except TypeError:
-        return bool(pd.isna(value))
-
-
-def format_number(value: float, digits: int = 4) -> str:
-    """``digits`` significant digits with thousands separators: 3751863.2 → "3,752,000", 0.0123456 → "0.01235"."""
-    if _missing(value):
-        return MISSING
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    if magnitude >= digits - 1:
-        return f"{round(value, digits - 1 - magnitude):,.0f}"
-    return f"{value:.{digits}g}"
-
-
-def format_money(value: float, digits: int = 4) -> str:
-    """An amount to ``digits`` significant digits but never below whole units: 3,752,000; 7,465; 283."""
-    if _missing(value) or abs(value) >= 10 ** (digits - 1):
-        return format_number(value, digits)
-    shown = f"{value:,.0f}"
-    return "0" if shown == "-0" else shown
+from kit.format import significant
 
 
 def display_frame(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
@@ -48,12 +20,12 @@ def display_frame(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     for column in shown.columns:
         values = shown[column]
         if pd.api.types.is_float_dtype(values):
-            shown[column] = values.map(lambda v: format_number(v, digits))
+            shown[column] = values.map(lambda v: significant(v, digits))
         elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
             if (values.abs() >= 10_000).any():  # counts, not years or step numbers
                 shown[column] = values.map(lambda v: f"{v:,}")
         elif values.dtype == object:  # mixed cells (a diagnostics table): format the floats among them
-            shown[column] = values.map(lambda v: format_number(v, digits) if isinstance(v, float) else v)
+            shown[column] = values.map(lambda v: significant(v, digits) if isinstance(v, float) else v)
     return shown
 
 

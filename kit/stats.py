@@ -16,10 +16,16 @@ CORRECTIONS = {
 }
 
 
+def check_correction(correction: str) -> str:
+    """A multiplicity correction the kit knows by name (the keys of :data:`CORRECTIONS`)."""
+    if correction not in CORRECTIONS:
+        raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
+    return correction
+
+
 def adjust_pvalues(pvalues, correction: str = "holm") -> np.ndarray:
     """Multiplicity-adjusted p-values over one family (NaNs are kept out of the family)."""
-    if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; choose one of {sorted(CORRECTIONS)}")
+    check_correction(correction)
     p = np.asarray(pvalues, dtype=float)
     out = p.copy()
     ok = ~np.isnan(p)
@@ -52,10 +58,3 @@ def wilson_interval(successes, trials, alpha: float = 0.05) -> tuple[np.ndarray,
     low = np.where(successes <= 0, 0.0, low)
     high = np.where(successes >= trials, 1.0, high)
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
-
-
-def format_roas(value: float, digits: int = 1) -> str:
-    """ROAS the way the reviews write ROI: 3.5 -> '3.5:1'."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.{digits}f}:1"

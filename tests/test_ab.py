@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from scipy import integrate, stats
+from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
-from statsmodels.stats import proportion as sm_proportion
 
 from kit import ab
 from kit.ab import stats as abstats
@@ -444,8 +444,11 @@ def test_review_summary_without_experiments_and_forest_grid(users):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    assert ab.review_quarter(None, type("P", (), {"ab": type("A", (), {"experiments": []})()})()) == []
-    text = ab.summary_markdown([], "2025Q1")
+    from kit import params as kit_params
+
+    review = ab.review_quarter(None, kit_params.load("2025Q1"))
+    assert review.experiments == [] and review.to_pandas().empty
+    text = review.finding()
     assert "No detail-page experiment is listed for 2025Q1" in text
     res = ab.analyze(users, [ab.Mean("revenue"), ab.Proportion("converted")]).to_pandas()
     axes = ab.plots.plot_forest_grid(data=res)

@@ -56,8 +56,10 @@ def test_rules_match_hand_computation():
     # Position 40/20/40: two touches split 50/50; three touches 0.4/0.2/0.4.
     assert credit(r, "position") == pytest.approx({"a": 0.5 + 0.8, "b": 0.5 + 0.8, "c": 0.4})
     # Time decay, half-life 7 days: weights 2^(-lag/7).
-    w1 = np.array([2 ** (-3 / 7), 1.0]); w1 /= w1.sum()
-    w3 = np.array([0.25, 0.5, 1.0]); w3 /= w3.sum()
+    w1 = np.array([2 ** (-3 / 7), 1.0])
+    w1 /= w1.sum()
+    w3 = np.array([0.25, 0.5, 1.0])
+    w3 /= w3.sum()
     assert credit(r, "time_decay") == pytest.approx({"a": w1[0] + 2 * w3[0], "b": w1[1] + 2 * w3[2], "c": 2 * w3[1]})
     assert credit(r, "time_decay", "value") == pytest.approx({"a": 100 * w1[0] + 300 * w3[0], "b": 100 * w1[1] + 300 * w3[2],
                                                               "c": 300 * w3[1]})
@@ -111,7 +113,8 @@ def independent_markov(frame: pd.DataFrame, removed=None, steps: int = 4000):
         matrix[r, :] = 0
         matrix[r, index["null"]] = 1
     # Expected value: each step, mass at s converts with P[s, conv] and earns s's mean value.
-    dist = np.zeros(len(states)); dist[index["start"]] = 1
+    dist = np.zeros(len(states))
+    dist[index["start"]] = 1
     expected_value = 0.0
     for _ in range(steps):
         expected_value += float((dist * matrix[:, index["conv"]] * reward).sum())

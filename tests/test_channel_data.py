@@ -261,7 +261,7 @@ def test_weekly_gap_and_unpaid_spend_are_errors(tables, tmp_path):
 # -- findings: the words carry the results' numbers ---------------------------------------------------
 
 def test_findings_state_the_computed_figures(source):
-    from kit.stats import format_roas
+    from kit.format import roas as format_roas
     from tests.test_channel_response import simulate
 
     result = summary(source, "2025Q4")

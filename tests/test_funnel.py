@@ -21,6 +21,9 @@ from kit.funnel import _engine
 from kit.funnel._engine import ChainSpec
 from kit.funnel._input import parse_steps, period_bounds
 from tests.funnel_reference import reference_chains, reference_counts
+from kit.funnel._input import parse_steps
+from kit.inputs import period_bounds
+from tests.test_funnel_reference import reference_chains, reference_counts
 
 STEPS = ["home_view", "pdp_view", "add_to_cart", "checkout", "pay"]
 PERIOD = (dt.date(2025, 10, 1), dt.date(2025, 10, 1))

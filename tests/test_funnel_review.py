@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 
 import kit  # noqa: E402
 import kit.funnel as kf  # noqa: E402
+from kit import format as fmt  # noqa: E402
 
 
 def _source(folder):
@@ -47,7 +48,7 @@ def test_review_numbers_and_words(tmp_path):
     review = kf.review_quarter(src, p, steps=["home_view", "pdp_view", "add_to_cart"], breakdowns=["device"])
     table = review.funnel.to_pandas()
     assert table["converted_from_previous"].tolist() == [50, 40, 30]
-    text = review.summary_markdown()
+    text = review.finding()
     # Biggest leak: home → detail loses 20%, detail → cart loses 25% (10 of 40).
     assert "`pdp_view` → `add_to_cart`: 25.0% of the 40 users" in text
     assert "10 users lost" in text
@@ -70,8 +71,8 @@ def test_custom_step_rules_see_the_breakdown_attributes_on_every_event(tmp_path)
     assert review.funnel.to_pandas()["converted_from_previous"].tolist() == [50, 25]
 
 
-def test_format_seconds():
-    assert [kf.format_seconds(s) for s in (4.4, 60, 245.8, 3 * 3600 + 125)] == ["4 s", "1 min", "4 min 6 s", "3 h 2 min"]
+def test_duration_reads_like_an_analyst_writes_it():
+    assert [fmt.duration(s) for s in (4.4, 60, 245.8, 3 * 3600 + 125)] == ["4 s", "1 min", "4 min 6 s", "3 h 2 min"]
 
 
 def test_plots_return_axes_with_one_mark_per_row():

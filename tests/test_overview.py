@@ -19,6 +19,8 @@ import pytest
 import kit
 from kit import config
 from kit.overview import format_money, format_yuan, quarter_overview
+from kit.format import money
+from kit.overview import quarter_overview
 from kit.quarter import Quarter
 
 TZ = "Asia/Shanghai"
@@ -232,7 +234,7 @@ def test_daily_gmv_matches_pandas_and_the_peak_day_finding(shop, overview):
 def test_findings_state_the_computed_numbers(shop, overview):
     now, ago = reference_kpis(shop["raw"], "2025Q4"), reference_kpis(shop["raw"], "2024Q4")
     text = "\n".join(overview.findings)
-    assert f"**{format_yuan(now['gmv'])}**" in text
+    assert f"**{money(now['gmv'])}**" in text
     assert f"{(now['gmv'] / ago['gmv'] - 1) * 100:+.1f}% year on year" in text
     assert f"**{now['gmv'] / 150000.0:.1%} of the GMV target**" in text
     top = reference_channels(shop["raw"], "2025Q4").idxmax()
@@ -251,11 +253,11 @@ def test_tiles_show_the_same_numbers(shop, overview):
     now = reference_kpis(shop["raw"], "2025Q4")
     ago = reference_kpis(shop["raw"], "2024Q4")
     tiles = {t["kpi"]: t for t in overview.tiles()}
-    assert tiles["gmv"]["value"] == format_yuan(now["gmv"])
+    assert tiles["gmv"]["value"] == money(now["gmv"])
     assert tiles["buyers"]["value"] == f"{now['buyers']:,}"
     assert tiles["repurchase_rate"]["value"] == f"{now['repurchase_rate']:.1%}"
     assert f"YoY {(now['repurchase_rate'] - ago['repurchase_rate']) * 100:+.1f} pp" in tiles["repurchase_rate"]["lines"]
-    assert f"{now['gmv'] / 150000.0:.0%} of target {format_yuan(150000.0)}" in tiles["gmv"]["lines"]
+    assert f"{now['gmv'] / 150000.0:.0%} of target {money(150000.0)}" in tiles["gmv"]["lines"]
     html = overview.tiles_html()
     assert html.count('class="kit-tile"') == len(tiles)
     assert "<script" not in html and "http" not in html

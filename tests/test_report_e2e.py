@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kit import config
-from kit.overview import format_yuan
+from kit.format import money
 from kit.report.runner import discover
 from tests.test_overview import reference_kpis, sample_table
 from tests.test_report import external_references
@@ -64,7 +64,7 @@ def test_index_tiles_show_the_sample_kpis(quarter_report):
     expected = reference_kpis(raw, "2025Q4", basis=kit.params.load("2025Q4").gmv_basis)
     index = (folder / "index.html").read_text()
     assert index.count('class="kit-tile"') == 8
-    assert f">{format_yuan(expected['gmv'])}</div>" in index
+    assert f">{money(expected['gmv'])}</div>" in index
     assert f">{expected['buyers']:,}</div>" in index
     assert not math.isnan(expected["repurchase_rate"]) and f">{expected['repurchase_rate']:.1%}</div>" in index
 

@@ -53,7 +53,9 @@ def test_contract_is_checked_once_per_source(tmp_path, monkeypatch):
     calls = []
     original = kit.source.check_and_normalise
     monkeypatch.setattr(kit.source, "check_and_normalise", lambda *a, **k: calls.append(a[1].name) or original(*a, **k))
-    source.table("orders"); source.table("orders", quarter="2025Q4"); source.table("order_items")
+    source.table("orders")
+    source.table("orders", quarter="2025Q4")
+    source.table("order_items")
     assert calls == ["orders", "order_items"]
 
 

@@ -3,7 +3,8 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from kit.stats import CORRECTIONS, adjust_pvalues, format_roas, wilson_interval
+from kit.format import roas as format_roas
+from kit.stats import CORRECTIONS, adjust_pvalues, wilson_interval
 
 
 @pytest.mark.parametrize("correction", sorted(c for c in CORRECTIONS if c != "none"))

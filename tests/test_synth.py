@@ -357,7 +357,7 @@ def test_sessions_are_short_and_two_hours_apart(db):
                           SELECT started_at, lag(started_at) OVER (PARTITION BY user_id ORDER BY started_at) AS prev
                           FROM sessions WHERE {SOME_USERS}) WHERE prev IS NOT NULL""").fetchone()
     assert gap[0] >= dt.timedelta(hours=2) and gap[1] > 500_000
-    row = db.execute(f"""SELECT max(e.last - s.started_at), min(e.first - s.started_at), count(*)
+    row = db.execute("""SELECT max(e.last - s.started_at), min(e.first - s.started_at), count(*)
                         FROM (SELECT session_id, min(ts) AS first, max(ts) AS last FROM some_events GROUP BY 1) e
                         JOIN sessions s USING (session_id)""").fetchone()
     assert row[0] < dt.timedelta(minutes=30) and row[1] == dt.timedelta(0) and row[2] > 300_000
@@ -394,7 +394,7 @@ def session_steps(db):
         LEFT JOIN (SELECT session_id, event FROM some_events
                    WHERE event IN ('pdp_view', 'add_to_cart', 'checkout', 'pay')) e USING (session_id)
         WHERE s.start_local >= '2025-01-01' AND {some_s}
-        GROUP BY ALL""".format(q=quarter_sql("s.start_local"), some=SOME_USERS, some_s=SOME_USERS.replace("user_id", "s.user_id")))
+        GROUP BY ALL""".format(q=quarter_sql("s.start_local"), some_s=SOME_USERS.replace("user_id", "s.user_id")))
     return "session_steps"
 
 
@@ -446,7 +446,7 @@ def test_scroll_exits_peak_at_screen_three(db, truth):
 
 
 def test_time_between_steps_has_the_planted_medians(db, truth):
-    medians = dict(db.execute(f"""
+    medians = dict(db.execute("""
         WITH firsts AS (
             SELECT session_id, event, min(ts) AS ts FROM some_events
             WHERE event IN ('home_view', 'pdp_view', 'add_to_cart', 'checkout', 'pay') GROUP BY ALL),

@@ -21,12 +21,14 @@ from kit.ab.daily import SequentialPath, daily_user_metrics, sequential_path
 from kit.ab.metrics import Mean, Metric, Proportion, Ratio, standard_metrics
 from kit.ab.moments import Moments, arm_moments
 from kit.ab.power import PowerResult, mde, sample_size
-from kit.ab.review import ExperimentReview, review, review_quarter, summary_markdown
+from kit.ab.review import ExperimentReview, QuarterReview, review, review_quarter
 from kit.ab.srm import SRMResult, srm
 from kit.ab.users import user_metrics
 from kit.ab.verdict import Verdict, verdict
 
 __all__ = [
-    "ABResult", "ExperimentReview", "SequentialPath", "Mean", "Metric", "Moments", "PowerResult", "Proportion", "Ratio", "SRMResult", "Verdict",
-    "analyze", "arm_moments", "daily_user_metrics", "sequential_path", "mde", "plots", "review", "review_quarter", "sample_size", "srm", "standard_metrics", "summary_markdown", "user_metrics", "verdict",
+    "ABResult", "ExperimentReview", "QuarterReview", "SequentialPath", "Mean", "Metric", "Moments", "PowerResult", "Proportion",
+    "Ratio", "SRMResult", "Verdict",
+    "analyze", "arm_moments", "daily_user_metrics", "sequential_path", "mde", "plots", "review", "review_quarter", "sample_size",
+    "srm", "standard_metrics", "user_metrics", "verdict",
 ]

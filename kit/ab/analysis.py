@@ -4,11 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from kit import format as fmt
 from kit.ab import stats as abstats
 from kit.ab.metrics import MEAN, PROPORTION, RATIO, resolve
 from kit.ab.moments import Moments, arm_moments
+from kit.inputs import check_alpha
 from kit.results import Result
-from kit.stats import CORRECTIONS, adjust_pvalues
+from kit.stats import adjust_pvalues, check_correction
 
 TEST_NAMES = {MEAN: "Welch t", PROPORTION: "z (unpooled)", RATIO: "z (delta method)"}
 
@@ -22,7 +24,7 @@ COLUMNS = [
 
 def _choose_control(arms: list[str], control: str | None, variant: str) -> str:
     if len(arms) < 2:
-        raise ValueError(f"column {variant!r} has only {len(arms)} arm{'s' if len(arms) != 1 else ''} "
+        raise ValueError(f"column {variant!r} has only {len(arms)} {fmt.plural(len(arms), 'arm')} "
                          f"({', '.join(map(repr, arms)) or 'no rows'}); an experiment needs a control and at least one treatment")
     if control is None:
         if "control" in arms:
@@ -121,10 +123,8 @@ def compute_modes(arms: list[str], moments: Moments, metrics, control: str, mode
     A daily replay wants always-valid and fixed-horizon results of the same moments; only the
     intervals and p-values differ, so the rest is computed once (the numbers are those of separate calls).
     """
-    if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    check_correction(correction)
+    check_alpha(alpha)
     if planned_users is not None and not planned_users > 1:
         raise ValueError(f"planned_users (users per arm the sequential test is tuned for) must be > 1, got {planned_users!r}")
     if prior_sd is not None and not prior_sd > 0:

@@ -216,7 +216,7 @@ class SequentialPath(Result):
         last = f[f["day"] == f["day"].max()].sort_values("rel_effect", ascending=False)
         return sorted(last["variant"].head(min(3, max_arms)).tolist())
 
-    def peeking_markdown(self, metric: str) -> str:
+    def finding(self, metric: str) -> str:
         """What daily peeking would have shown on ``metric``, in words, from the path's numbers."""
         s = self.summary(metric)
         days = self.frame["day"].nunique()

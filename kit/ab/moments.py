@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from kit.ab.metrics import PROPORTION, Metric
 from kit.contract import require_columns
+from kit.inputs import as_table
 
 
 @dataclass
@@ -49,16 +48,6 @@ class Moments:
         """Moments of a user-level array ``values[users, k]`` (for tests and small data)."""
         values = np.asarray(values, dtype=float)
         return cls(tuple(columns), np.asarray(float(len(values))), values.sum(axis=0), values.T @ values)
-
-
-def as_table(data) -> ir.Table:
-    """An Ibis table from an Ibis table or a pandas DataFrame (one code path for both)."""
-    if isinstance(data, ir.Table):
-        return data
-    if isinstance(data, pd.DataFrame):
-        # through Arrow: ibis' own pandas schema inference warns under pandas 3
-        return ibis.memtable(pa.Table.from_pandas(data, preserve_index=False))
-    raise ValueError(f"data must be an Ibis table or a pandas DataFrame with one row per user, got {type(data).__name__}")
 
 
 def check_one_arm_per_user(table: ir.Table, variant: str, unit: str | None) -> None:

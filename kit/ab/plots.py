@@ -6,13 +6,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
+from kit.plotting import axes_for
+
 SIGNIFICANT, PLAIN = "#c0392b", "#5d6d7e"
-
-
-def _axes(ax, height: float):
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, height))
-    return ax
 
 
 def plot_forest(data: pd.DataFrame, x: str = "rel_effect", low: str = "rel_ci_low", high: str = "rel_ci_high",
@@ -26,7 +22,7 @@ def plot_forest(data: pd.DataFrame, x: str = "rel_effect", low: str = "rel_ci_lo
     for column in [x, low, high, y] + ([hue] if hue else []):
         if column not in data.columns:
             raise ValueError(f"plot_forest: column {column!r} not in data (columns: {', '.join(map(str, data.columns))})")
-    ax = _axes(ax, max(2.5, 0.25 * len(data) + 1))
+    ax = axes_for(ax, 7, max(2.5, 0.25 * len(data) + 1))
     positions = np.arange(len(data))[::-1]
     highlight = data[hue].astype(bool).to_numpy() if hue else np.zeros(len(data), bool)
     colors = np.where(highlight, SIGNIFICANT, PLAIN)
@@ -47,7 +43,7 @@ def plot_srm(data: pd.DataFrame, x: str = "variant", observed: str = "share", ex
     for column in (x, observed, expected):
         if column not in data.columns:
             raise ValueError(f"plot_srm: column {column!r} not in data (columns: {', '.join(map(str, data.columns))})")
-    ax = _axes(ax, 3.0)
+    ax = axes_for(ax, 7, 3.0)
     positions = np.arange(len(data))
     ax.bar(positions, data[observed], color=PLAIN, label="observed")
     ax.scatter(positions, data[expected], color=SIGNIFICANT, marker="_", s=200, zorder=3, label="planned")
@@ -90,7 +86,7 @@ def plot_sequential(data: pd.DataFrame, x: str = "day", y: str = "rel_effect", l
     for column in needed:
         if column not in data.columns:
             raise ValueError(f"plot_sequential: column {column!r} not in data (columns: {', '.join(map(str, data.columns))})")
-    ax = _axes(ax, 3.5)
+    ax = axes_for(ax, 7, 3.5)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (level, group) in enumerate(data.groupby(hue, sort=True)):
         group = group.sort_values(x)

@@ -19,11 +19,14 @@ import pandas as pd
 from scipy import optimize, stats
 from statsmodels.stats.power import TTestIndPower
 
+from kit.inputs import check_alpha
 from kit.results import Result
-from kit.stats import CORRECTIONS
+from kit.stats import check_correction
 
 
 class PowerResult(Result):
+    """Sample size or minimum detectable effect per metric, multiplicity included."""
+
     title = "Experiment size"
 
     def __init__(self, **fields):
@@ -46,10 +49,8 @@ class PowerResult(Result):
 
 
 def _level(alpha: float, arms: int, metrics: int, correction: str) -> tuple[float, int]:
-    if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    check_correction(correction)
+    check_alpha(alpha)
     if int(arms) != arms or arms < 2:
         raise ValueError(f"arms counts control too and must be an integer ≥ 2, got {arms!r}")
     comparisons = (int(arms) - 1) * int(metrics)

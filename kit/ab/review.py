@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from kit import format as fmt
+from kit import params as params_module
 from kit.ab.analysis import ABResult, analyze
 from kit.ab.daily import SequentialPath, daily_arm_moments, replay
 from kit.ab.srm import SRMResult, srm
@@ -20,6 +22,8 @@ from kit.results import Result
 
 
 class Detectability(Result):
+    """Per metric: the lift the test had the power to detect, and the users that ``min_lift`` would need."""
+
     title = "What the test could detect"
 
     def __init__(self, frame: pd.DataFrame, power: float):
@@ -38,6 +42,8 @@ class Detectability(Result):
 
 @dataclass
 class ExperimentReview:
+    """Everything the notebook shows for one experiment: the split, the effects, the verdict, the daily path."""
+
     experiment_id: str
     users: object  # Ibis table, one row per exposed user (cached in the engine)
     srm: SRMResult
@@ -54,6 +60,10 @@ class ExperimentReview:
         frame = self.path.to_pandas()
         frame = frame[frame["metric"] == self.verdict.primary]
         return frame[frame["variant"].isin(self.path.arms_to_show(self.verdict.primary, max_arms))]
+
+    def finding(self) -> str:
+        """The experiment's verdict in words (Markdown)."""
+        return self.verdict.text
 
     def effects(self) -> pd.DataFrame:
         """Primary and guardrail rows together (each family keeps its own adjusted p-values)."""
@@ -73,20 +83,16 @@ def _detectability(results: list[ABResult], min_lift: float, power: float) -> De
     return Detectability(pd.DataFrame(rows), power)
 
 
-def review(source, params, experiment_id: str, *, primary: str | None = None, guardrails: list[str] | None = None,
-           alpha: float | None = None, correction: str | None = None, sequential: bool | None = None,
-           path: bool = True) -> ExperimentReview:
-    """Review one experiment with the quarter's ``params.ab`` (arguments override them).
+def review(source, params, experiment_id: str, *, path: bool = True, **overrides) -> ExperimentReview:
+    """Review one experiment with the quarter's ``params.ab``, ``overrides`` applied over them
+    (``primary_metric=``, ``alpha=``, …; None keeps the params' value).
 
     ``path``: also replay the primary metric day by day (always-valid against fixed-horizon).
     """
-    ab = params.ab
-    primary = primary or ab.primary_metric
-    guardrails = [g for g in (ab.guardrails if guardrails is None else guardrails) if g != primary]
-    alpha = ab.alpha if alpha is None else alpha
-    correction = correction or ab.correction
-    sequential = ab.sequential if sequential is None else sequential
-    options = dict(alpha=alpha, sequential=sequential, planned_users=ab.planned_users, prior_sd=ab.prior_sd, cuped=ab.cuped)
+    ab = params_module.section(params, "ab", **overrides)
+    primary, alpha, correction = ab.primary_metric, ab.alpha, ab.correction
+    guardrails = [g for g in ab.guardrails if g != primary]
+    options = dict(alpha=alpha, sequential=ab.sequential, planned_users=ab.planned_users, prior_sd=ab.prior_sd, cuped=ab.cuped)
 
     users = user_metrics(source, experiment_id, pre_window_days=ab.pre_window_days, gmv_basis=params.gmv_basis).cache()
     split = srm(users, expected=ab.splits.get(experiment_id), threshold=ab.srm_threshold)
@@ -106,27 +112,40 @@ def review(source, params, experiment_id: str, *, primary: str | None = None, gu
                             _detectability(results, ab.min_lift, 0.8), window["start"].date(), window["end"].date(), day_by_day)
 
 
-def review_quarter(source, params, experiment_id: str | list[str] | None = None, **overrides) -> list[ExperimentReview]:
-    """Every experiment the quarter's params list (or the ones named), reviewed."""
-    if experiment_id is None:
-        ids = list(params.ab.experiments)
-    elif isinstance(experiment_id, str):
-        ids = [experiment_id]
-    else:
-        ids = list(experiment_id)
-    return [review(source, params, e, **overrides) for e in ids]
+@dataclass(repr=False)
+class QuarterReview(Result):
+    """Every experiment of a quarter reviewed; ``to_pandas()`` has one row per experiment."""
+
+    quarter: str
+    experiments: list[ExperimentReview]
+
+    @property
+    def title(self) -> str:
+        return f"Detail-page experiments of {self.quarter}"
+
+    def to_pandas(self) -> pd.DataFrame:
+        rows = [{"experiment_id": r.experiment_id, "start": r.start, "end": r.end, "arms": len(r.srm.table),
+                 "users": int(r.srm.table["users"].sum()), "primary_metric": r.verdict.primary, "status": r.verdict.status,
+                 "winners": ", ".join(r.verdict.winners)} for r in self.experiments]
+        return pd.DataFrame(rows, columns=["experiment_id", "start", "end", "arms", "users", "primary_metric", "status", "winners"])
+
+    def finding(self) -> str:
+        """One line per experiment (window, arms, users, the verdict's status), or why there is none (Markdown)."""
+        if not self.experiments:
+            return (f"No detail-page experiment is listed for {self.quarter} (`ab.experiments` in `params/{self.quarter}.yaml`), "
+                    f"so there is nothing to review this quarter.")
+        lines = [f"{len(self.experiments)} {fmt.plural(len(self.experiments), 'experiment')} reviewed for {self.quarter}:", ""]
+        for r in self.experiments:
+            arms = len(r.srm.table)
+            users = int(r.srm.table["users"].sum())
+            lines.append(f"- **{r.experiment_id}** ({r.start} to {r.end}): {arms} arms, {users:,} exposed users, "
+                         f"primary metric {r.verdict.primary} — **{r.verdict.status}**"
+                         + (f" ({', '.join(r.verdict.winners)})" if r.verdict.winners else "") + ".")
+        return "\n".join(lines)
 
 
-def summary_markdown(reviews: list[ExperimentReview], quarter: str) -> str:
-    """One line per experiment: window, arms, users and the verdict's status (or why there is none)."""
-    if not reviews:
-        return (f"No detail-page experiment is listed for {quarter} (`ab.experiments` in `params/{quarter}.yaml`), "
-                f"so there is nothing to review this quarter.")
-    lines = [f"{len(reviews)} experiment{'s' if len(reviews) > 1 else ''} reviewed for {quarter}:", ""]
-    for r in reviews:
-        arms = len(r.srm.table)
-        users = int(r.srm.table["users"].sum())
-        lines.append(f"- **{r.experiment_id}** ({r.start} to {r.end}): {arms} arms, {users:,} exposed users, "
-                     f"primary metric {r.verdict.primary} — **{r.verdict.status}**"
-                     + (f" ({', '.join(r.verdict.winners)})" if r.verdict.winners else "") + ".")
-    return "\n".join(lines)
+def review_quarter(source, params, *, path: bool = True, **overrides) -> QuarterReview:
+    """Every experiment the quarter's params list (``ab.experiments``, or ``experiments=[...]``), reviewed,
+    with ``overrides`` of ``params.ab`` (None keeps the params' value)."""
+    ab = params_module.section(params, "ab", **overrides)
+    return QuarterReview(params.quarter, [review(source, params, e, path=path, **overrides) for e in ab.experiments])

@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from kit.ab.moments import as_table
 from kit.contract import require_columns
-from kit.results import Result
+from kit.inputs import as_table
+from kit.results import Result, frame_html
 
 
 class SRMResult(Result):
+    """The sample-ratio mismatch check: users per arm against the planned split, with its p-value."""
+
     title = "Sample-ratio mismatch (SRM) check"
 
     def __init__(self, table: pd.DataFrame, statistic: float, df: int, pvalue: float, threshold: float):

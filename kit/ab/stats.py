@@ -136,6 +136,7 @@ def always_valid_pvalue(effect, variance, tau2) -> np.ndarray:
 
 
 def confidence_sequence_halfwidth(variance, tau2, alpha: float) -> np.ndarray:
+    """Half-width of the normal-mixture always-valid confidence sequence (mixture variance ``tau2``)."""
     variance, tau2 = np.asarray(variance, float), np.asarray(tau2, float)
     return np.sqrt(variance * (variance + tau2) / tau2 * (2 * np.log(1 / alpha) + np.log((variance + tau2) / variance)))
 
@@ -153,6 +154,7 @@ def posterior(rel_effect, rel_se, prior_sd: float | None = 0.3) -> tuple[np.ndar
 
 
 def prob_beat_control(mean, sd) -> np.ndarray:
+    """Posterior probability that the arm beats control: P(lift > 0) under N(mean, sd²)."""
     return stats.norm.cdf(np.asarray(mean) / np.asarray(sd))
 
 

@@ -19,16 +19,20 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from kit import format as fmt
 from kit.ab.analysis import ABResult
 from kit.ab.srm import SRMResult
 
 
-def _pct(value: float) -> str:
-    return f"{value:+.1%}"
+def _change(value: float) -> str:
+    """A relative effect as a signed percentage."""
+    return fmt.percent(value, signed=True)
 
 
 @dataclass
 class Verdict:
+    """The decision on the primary metric (winners, losers, guardrail breaches) and its text."""
+
     status: str
     primary: str
     winners: list[str] = field(default_factory=list)
@@ -43,7 +47,7 @@ class Verdict:
 
 def _describe_row(row: pd.Series, alpha: float) -> str:
     level = int(round((1 - alpha) * 100))
-    return (f"{_pct(row.rel_effect)} ({level}% CI {_pct(row.rel_ci_low)} to {_pct(row.rel_ci_high)}; "
+    return (f"{_change(row.rel_effect)} ({level}% CI {_change(row.rel_ci_low)} to {_change(row.rel_ci_high)}; "
             f"{row.control_mean:.4g} → {row.treatment_mean:.4g}; adjusted p = {row.pvalue_adj:.2g}; "
             f"P(beat control) = {row.prob_beat_control:.1%})")
 
@@ -70,7 +74,7 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
     detectable = rows["detectable_rel"].median()
     users = int(rows["n_treatment"].median())
     power_line = (f"With about {users:,} users per arm, lifts under {detectable:.1%} on {primary} were not reliably "
-                  f"detectable (80% power, {result.correction} over {len(rows)} arm{'s' if len(rows) != 1 else ''}).")
+                  f"detectable (80% power, {result.correction} over {len(rows)} {fmt.plural(len(rows), 'arm')}).")
 
     if srm is not None and srm.mismatch:
         worst = srm.table.iloc[srm.table["deviation"].abs().argmax()]
@@ -100,7 +104,7 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
     if watch:
         items = "; ".join(
             f"{arm}: " + ", ".join(
-                f"{r.metric} {_pct(r.rel_effect)} (p = {r.pvalue:.2g})" for r in harmful[harmful.variant == arm].itertuples())
+                f"{r.metric} {_change(r.rel_effect)} (p = {r.pvalue:.2g})" for r in harmful[harmful.variant == arm].itertuples())
             for arm in sorted(watch))
         watch_line = (f" Guardrail watch list (worse than control at the unadjusted {alpha:g} level; about "
                       f"{alpha / 2 * guard_comparisons:.1f} such flags are expected by chance over {guard_comparisons} "
@@ -110,10 +114,10 @@ def verdict(result: ABResult, primary: str | None = None, guardrails=(), srm: SR
     if winners:
         ranked = rows.loc[winners].sort_values("rel_effect", ascending=False)
         status = "winner"
-        lines.append(f"**Winner{'s' if len(winners) > 1 else ''} on {primary}: {', '.join(ranked.index)}** "
-                     f"(of {arms} arm{'s' if arms != 1 else ''} against {result.control}, after {result.correction} correction).")
+        lines.append(f"**{fmt.plural(len(winners), 'Winner')} on {primary}: {', '.join(ranked.index)}** "
+                     f"(of {arms} {fmt.plural(arms, 'arm')} against {result.control}, after {result.correction} correction).")
         for arm, row in ranked.iterrows():
-            guard = "; ".join(f"{g} {_pct(guard_frame[(guard_frame.metric == g) & (guard_frame.variant == arm)].rel_effect.iloc[0])}"
+            guard = "; ".join(f"{g} {_change(guard_frame[(guard_frame.metric == g) & (guard_frame.variant == arm)].rel_effect.iloc[0])}"
                               for g in guardrails)
             lines.append(f"- {arm}: {primary} {_describe_row(row, alpha)}" + (f"; guardrails: {guard} (no significant harm)" if guard else ""))
         if breached:

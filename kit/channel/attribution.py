@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from kit.channel._common import as_frame, known_channels
+from kit.channel._common import known_channels
 from kit.contract import require_columns
+from kit.inputs import as_frame
 from kit.results import Result
 
 MODELS = ("first", "last", "linear", "time_decay", "position", "markov", "shapley")
@@ -250,6 +251,7 @@ class MarkovChain:
 
 
 def markov_chain(j: Journeys) -> MarkovChain:
+    """The first-order Markov chain of the journeys (start, channels, conversion, null)."""
     k = len(j.channels)
     start, conversion, null = k, k + 1, k + 2
     size = k + 3

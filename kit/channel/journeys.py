@@ -18,8 +18,9 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from kit.channel._common import fetch, resolve_params, resolve_source
+from kit.channel._common import resolve_params, resolve_source
 from kit.engines import has_fast_asof, has_record_arrays, next_at_or_after
+from kit.inputs import fetch
 from kit.quarter import Quarter
 
 _LOOKBACK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([DdHh])\s*$")

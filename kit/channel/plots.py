@@ -5,18 +5,14 @@ shown are the model's own, seeded ones).
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from kit.stats import format_roas
+from kit import format as fmt
+from kit.plotting import axes_for
 
 MET, MISSED, NEUTRAL = "#4c9a5b", "#c8553d", "#8c8c8c"
-
-
-def _axes(ax):
-    return ax if ax is not None else plt.subplots(figsize=(8, 4.5))[1]
 
 
 def _rows(data: pd.DataFrame, channel: str) -> pd.DataFrame:
@@ -27,7 +23,7 @@ def _rows(data: pd.DataFrame, channel: str) -> pd.DataFrame:
 def roas_vs_target(data: pd.DataFrame, channel: str = "channel", roas: str = "roas", target: str = "target_roas",
                    ax=None):
     """Horizontal bars of ROAS per channel, green when the target is met, red when missed; targets as ticks."""
-    ax = _axes(ax)
+    ax = axes_for(ax)
     rows = _rows(data, channel).dropna(subset=[roas]).reset_index(drop=True)
     y = np.arange(len(rows))
     targets = rows[target].to_numpy(dtype=float) if target in rows else np.full(len(rows), np.nan)
@@ -35,7 +31,7 @@ def roas_vs_target(data: pd.DataFrame, channel: str = "channel", roas: str = "ro
     ax.barh(y, rows[roas], color=colours)
     ax.scatter(targets, y, marker="|", s=400, color="black", zorder=3, label="target")
     for yi, value in zip(y, rows[roas]):
-        ax.annotate(format_roas(value), (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+        ax.annotate(fmt.roas(value), (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
     ax.set_yticks(y, rows[channel])
     ax.invert_yaxis()
     ax.set_xlabel("ROAS (GMV / spend)")
@@ -46,7 +42,7 @@ def roas_vs_target(data: pd.DataFrame, channel: str = "channel", roas: str = "ro
 
 def attribution_comparison(data: pd.DataFrame, channel: str = "channel", model: str = "model", value: str = "share", ax=None):
     """Grouped bars: each channel's share of credit under every attribution model."""
-    ax = _axes(ax)
+    ax = axes_for(ax)
     sns.barplot(data=data, x=channel, y=value, hue=model, errorbar=None, ax=ax)
     ax.set_ylabel("share of attributed GMV" if value == "share" else value)
     ax.set_xlabel("")
@@ -58,7 +54,7 @@ def attribution_comparison(data: pd.DataFrame, channel: str = "channel", model: 
 def response_curves(data: pd.DataFrame, x: str = "weekly_spend", y: str = "gmv", hue: str = "channel",
                     current: str = "current", band: tuple[str, str] | None = ("gmv_ci_low", "gmv_ci_high"), ax=None):
     """Steady-state weekly GMV against weekly spend per channel, with its interval and the current spend marked."""
-    ax = _axes(ax)
+    ax = axes_for(ax)
     palette = sns.color_palette(n_colors=data[hue].nunique())
     for colour, (name, curve) in zip(palette, data.groupby(hue, sort=False)):
         ax.plot(curve[x], curve[y], color=colour, label=name)
@@ -76,7 +72,7 @@ def response_curves(data: pd.DataFrame, x: str = "weekly_spend", y: str = "gmv",
 def reallocation(data: pd.DataFrame, channel: str = "channel", current: str = "current_spend", proposed: str = "proposed_spend",
                  ax=None):
     """Paired bars of current and proposed spend per channel."""
-    ax = _axes(ax)
+    ax = axes_for(ax)
     rows = _rows(data, channel)
     long = rows.melt(id_vars=[channel], value_vars=[current, proposed], var_name="plan", value_name="spend")
     long["plan"] = long["plan"].map({current: "current", proposed: "proposed"})
@@ -91,7 +87,7 @@ def reallocation(data: pd.DataFrame, channel: str = "channel", current: str = "c
 def model_fit(data: pd.DataFrame, x: str = "week", actual: str = "actual", fitted: str = "fitted", base: str | None = "base",
               ax=None):
     """Weekly GMV: actual, the model's fit and its base (GMV without paid media)."""
-    ax = _axes(ax)
+    ax = axes_for(ax)
     ax.plot(data[x], data[actual], color="black", linewidth=1, label="actual")
     ax.plot(data[x], data[fitted], color="#1f77b4", label="model")
     if base is not None and base in data:

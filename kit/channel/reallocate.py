@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from kit import format as fmt
 from kit.channel.response import ResponseModel, _period_mask
 from kit.results import Result
-from kit.stats import format_roas
 
 
 def _weekly_gmv(model: ResponseModel, spend: np.ndarray, params: np.ndarray | None = None) -> np.ndarray:
@@ -88,8 +88,8 @@ class Reallocation(Result):
         return pd.DataFrame({
             "channel": t["channel"], "current spend": t["current_spend"].map(money), "proposed spend": t["proposed_spend"].map(money),
             "change": t["change_pct"].map(lambda v: "–" if pd.isna(v) else f"{v:+.1%}"),
-            "marginal ROAS now": t["current_mroas"].map(lambda v: format_roas(v, 2)),
-            "marginal ROAS after": t["proposed_mroas"].map(lambda v: format_roas(v, 2)),
+            "marginal ROAS now": t["current_mroas"].map(lambda v: fmt.roas(v, 2)),
+            "marginal ROAS after": t["proposed_mroas"].map(lambda v: fmt.roas(v, 2)),
             "GMV change": t["gmv_change"].map(signed),
             "95% interval": [f"{signed(lo)} to {signed(hi)}" for lo, hi in zip(t["gmv_change_ci_low"], t["gmv_change_ci_high"])],
         })
@@ -98,7 +98,7 @@ class Reallocation(Result):
     def notes(self) -> list[str]:
         change, low, high = self.total_change
         return [f"Over {self.weeks} weeks: modelled GMV change {change:+,.0f} yuan (95% interval {low:+,.0f} to {high:+,.0f}); "
-                f"blended ROAS of the paid channels {format_roas(self.blended_before, 2)} → {format_roas(self.blended_after, 2)}."]
+                f"blended ROAS of the paid channels {fmt.roas(self.blended_before, 2)} → {fmt.roas(self.blended_after, 2)}."]
 
 
 def _bounds(model: ResponseModel, bounds: Any, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +139,8 @@ def reallocate(model: ResponseModel, budget: float | None = None, bounds: "float
 
         lowest, s_low = blended(low.sum())
         if lowest < target_roas:
-            raise ValueError(f"a blended ROAS of {format_roas(target_roas, 2)} cannot be reached within the bounds: the best is "
-                             f"{format_roas(lowest, 2)} at the smallest allowed budget ({low.sum() * weeks:,.0f} yuan)")
+            raise ValueError(f"a blended ROAS of {fmt.roas(target_roas, 2)} cannot be reached within the bounds: the best is "
+                             f"{fmt.roas(lowest, 2)} at the smallest allowed budget ({low.sum() * weeks:,.0f} yuan)")
         top, s_top = blended(high.sum())
         if top >= target_roas:
             proposed = s_top

@@ -27,11 +27,10 @@ import pandas as pd
 from scipy.optimize import least_squares, lsq_linear
 from scipy.signal import lfilter
 
-from kit.channel._common import as_frame
+from kit import format as fmt
 from kit.contract import require_columns
-from kit.quarter import Quarter
+from kit.inputs import as_frame, period_dates
 from kit.results import Result
-from kit.stats import format_roas
 
 SATURATIONS = ("hill", "logistic")
 WEEKS_PER_YEAR = 365.25 / 7
@@ -59,6 +58,7 @@ def half_saturation(theta: float, ratio: float) -> float:
 
 
 def saturation(a: np.ndarray, half: float, shape: float, kind: str) -> np.ndarray:
+    """The saturation curve of adstocked spend ``a``: Hill or logistic, 0.5 at ``half``."""
     if kind == "hill":
         ratio = np.power(np.maximum(a, 0.0) / half, shape)
         return ratio / (1.0 + ratio)
@@ -222,7 +222,8 @@ def _base_columns(weeks: pd.Series, controls: pd.DataFrame, trend: bool, fourier
     t = ((weeks - weeks.iloc[0]).dt.days.to_numpy() / 7.0)
     columns, names = [np.ones(len(t))], ["intercept"]
     if trend:
-        columns.append(t / max(t[-1], 1.0)); names.append("trend")
+        columns.append(t / max(t[-1], 1.0))
+        names.append("trend")
     # Day of year anchors the seasonality to the calendar, not to the first week of the data.
     day = weeks.dt.day_of_year.to_numpy() / 365.25
     for k in range(1, fourier_order + 1):
@@ -231,7 +232,8 @@ def _base_columns(weeks: pd.Series, controls: pd.DataFrame, trend: bool, fourier
     for name in controls.columns:
         values = controls[name].to_numpy(dtype=float)
         scale = np.abs(values).max() or 1.0
-        columns.append(values / scale); names.append(name)
+        columns.append(values / scale)
+        names.append(name)
     return np.column_stack(columns), names
 
 
@@ -241,12 +243,7 @@ def _period_mask(weeks: pd.Series, period: Any) -> np.ndarray:
     """Weeks whose first day lies in ``period``: a quarter label/Quarter or a (start, end) pair of dates."""
     if period is None:
         return np.ones(len(weeks), dtype=bool)
-    if isinstance(period, (str, Quarter)):
-        q = Quarter(period)
-        start, end = q.start, q.end
-    else:
-        start, end = period
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    start, end = (pd.Timestamp(day) for day in period_dates(period))
     mask = ((weeks >= start) & (weeks <= end)).to_numpy()
     if not mask.any():
         raise ValueError(f"no weeks of the model lie in the period {start.date()} – {end.date()} "
@@ -455,14 +452,14 @@ class ResponseModel(Result):
         t = self.roas(period)
         shown = pd.DataFrame({
             "channel": t["channel"], "spend": t["spend"].map(lambda v: f"{v:,.0f}"), "modelled GMV": t["gmv"].map(lambda v: f"{v:,.0f}"),
-            "ROAS": t["roas"].map(format_roas), "ROAS 95% interval": [f"{format_roas(lo)} – {format_roas(hi)}" for lo, hi in zip(t["roas_ci_low"], t["roas_ci_high"])],
-            "marginal ROAS": t["mroas"].map(lambda v: format_roas(v, 2)),
-            "marginal 95% interval": [f"{format_roas(lo, 2)} – {format_roas(hi, 2)}" for lo, hi in zip(t["mroas_ci_low"], t["mroas_ci_high"])],
+            "ROAS": t["roas"].map(fmt.roas), "ROAS 95% interval": [f"{fmt.roas(lo)} – {fmt.roas(hi)}" for lo, hi in zip(t["roas_ci_low"], t["roas_ci_high"])],
+            "marginal ROAS": t["mroas"].map(lambda v: fmt.roas(v, 2)),
+            "marginal 95% interval": [f"{fmt.roas(lo, 2)} – {fmt.roas(hi, 2)}" for lo, hi in zip(t["mroas_ci_low"], t["mroas_ci_high"])],
             "weekly spend": t["weekly_spend"].map(lambda v: f"{v:,.0f}"),
         })
         other = [c for c in t.columns if c.startswith("roas_") and c not in ("roas_ci_low", "roas_ci_high")]
         for column in other:
-            shown[f"ROAS ({column.removeprefix('roas_')} curve)"] = t[column].map(format_roas)
+            shown[f"ROAS ({column.removeprefix('roas_')} curve)"] = t[column].map(fmt.roas)
         shown["identified"] = t["identified"].map({True: "yes", False: "NO"})
         return shown
 

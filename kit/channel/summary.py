@@ -14,11 +14,12 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from kit.channel._common import fetch, resolve_params, resolve_source
+from kit import format as fmt
+from kit.channel._common import resolve_params, resolve_source
 from kit.channel.journeys import gmv_orders
+from kit.inputs import fetch
 from kit.quarter import Quarter
 from kit.results import Result
-from kit.stats import format_roas
 
 CHANGED = ["spend", "gmv", "orders", "roas", "new_customers", "cac", "cpa", "gmv_share", "session_share"]
 
@@ -106,15 +107,15 @@ class ChannelSummary(Result):
         t = self.table
         shown = pd.DataFrame({
             "channel": t["channel"], "spend": t["spend"].map(lambda v: f"{v:,.0f}"), "GMV": t["gmv"].map(lambda v: f"{v:,.0f}"),
-            "ROAS": t["roas"].map(format_roas), "target": t["target_roas"].map(format_roas),
+            "ROAS": t["roas"].map(fmt.roas), "target": t["target_roas"].map(fmt.roas),
             "met": t["target_met"].map(lambda v: "–" if v is None or pd.isna(v) else ("met" if v else "missed")),
-            "GMV share": t["gmv_share"].map(_pct), "sessions share": t["session_share"].map(_pct),
+            "GMV share": t["gmv_share"].map(fmt.percent), "sessions share": t["session_share"].map(fmt.percent),
             "new customers": t["new_customers"].map(lambda v: f"{v:,.0f}"),
             "CAC": t["cac"].map(lambda v: "–" if pd.isna(v) else f"{v:,.1f}"),
             "CPA": t["cpa"].map(lambda v: "–" if pd.isna(v) else f"{v:,.1f}"),
-            "ROAS QoQ": t["roas_qoq"].map(_signed_pct), "ROAS YoY": t["roas_yoy"].map(_signed_pct),
-            "GMV QoQ": t["gmv_qoq"].map(_signed_pct), "GMV YoY": t["gmv_yoy"].map(_signed_pct),
-            "CAC YoY": t["cac_yoy"].map(_signed_pct),
+            "ROAS QoQ": t["roas_qoq"].map(lambda v: fmt.percent(v, signed=True)), "ROAS YoY": t["roas_yoy"].map(lambda v: fmt.percent(v, signed=True)),
+            "GMV QoQ": t["gmv_qoq"].map(lambda v: fmt.percent(v, signed=True)), "GMV YoY": t["gmv_yoy"].map(lambda v: fmt.percent(v, signed=True)),
+            "CAC YoY": t["cac_yoy"].map(lambda v: fmt.percent(v, signed=True)),
         })
         return shown
 
@@ -133,16 +134,9 @@ class ChannelSummary(Result):
 
     @property
     def notes(self) -> list[str]:
-        return [f"Natural traffic share (non-paid sessions / all sessions): {_pct(self.natural_share)}. "
+        """The notes under the table: the natural traffic share and how GMV and ROAS are counted."""
+        return [f"Natural traffic share (non-paid sessions / all sessions): {fmt.percent(self.natural_share)}. "
                 "GMV is last-touch (orders.channel); ROAS = GMV / spend, written as N:1."]
-
-
-def _pct(value: float) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.1%}"
-
-
-def _signed_pct(value: float) -> str:
-    return "–" if value is None or pd.isna(value) or not np.isfinite(value) else f"{value:+.1%}"
 
 
 def summary(source: Any, quarter: "str | Quarter", *, params=None) -> ChannelSummary:
@@ -166,7 +160,7 @@ def summary(source: Any, quarter: "str | Quarter", *, params=None) -> ChannelSum
     table.insert(1, "name", table["channel"].map(lambda c: p.channels[c].name if c in p.channels else c))
     table["target_roas"] = table["channel"].map(targets).astype(float)
     table["target_met"] = [None if pd.isna(t) or pd.isna(r) else bool(r >= t) for r, t in zip(table["roas"], table["target_roas"])]
-    table["roas_display"] = table["roas"].map(format_roas)
+    table["roas_display"] = table["roas"].map(fmt.roas)
     for key in ("qoq", "yoy"):
         before = frames[key].set_index("channel").reindex(table["channel"])
         for metric in CHANGED:

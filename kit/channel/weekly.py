@@ -12,8 +12,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from kit.channel._common import fetch, resolve_params, resolve_source
+from kit.channel._common import resolve_params, resolve_source
 from kit.channel.journeys import gmv_orders
+from kit.inputs import fetch
 from kit.quarter import Quarter
 
 

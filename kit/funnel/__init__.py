@@ -48,15 +48,13 @@ Public API
 sharing one pass of joins), ``quarter_funnels`` (that, plus the previous quarter's funnel from the same
 step events), ``compare_segments``, ``compare_quarters``, ``quarter_over_quarter``
 (alias ``qoq``), ``scroll_exits``, ``load_events``, ``review_quarter`` (everything the notebook
-shows, with ``summary_markdown()``), and the plots ``plot_funnel``, ``plot_scroll_exits``, ``plot_change``.
+shows, with ``finding()``), and the plots ``plot_funnel``, ``plot_scroll_exits``, ``plot_change``.
 """
-from kit.funnel.compare import (QuarterComparison, SegmentComparison, compare_quarters, compare_segments,
-                                quarter_over_quarter)
-from kit.funnel.core import (FunnelResult, TimeToConvert, funnel, funnel_with_breakdowns, quarter_funnels,
-                             time_to_convert)
+from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments, quarter_over_quarter
+from kit.funnel.core import FunnelResult, TimeToConvert, funnel, funnel_with_breakdowns, quarter_funnels, time_to_convert
 from kit.funnel.data import BREAKDOWNS, load_events
 from kit.funnel.plots import plot_change, plot_funnel, plot_scroll_exits
-from kit.funnel.review import FunnelReview, format_seconds, review_quarter
+from kit.funnel.review import FunnelReview, review_quarter
 from kit.funnel.scroll import ScrollExits, scroll_exits
 
 qoq = quarter_over_quarter
@@ -66,5 +64,5 @@ __all__ = [
     "compare_quarters", "quarter_over_quarter", "qoq",
     "scroll_exits", "load_events", "BREAKDOWNS", "plot_funnel", "plot_scroll_exits", "plot_change",
     "FunnelResult", "TimeToConvert", "SegmentComparison", "QuarterComparison", "ScrollExits",
-    "review_quarter", "FunnelReview", "format_seconds",
+    "review_quarter", "FunnelReview",
 ]

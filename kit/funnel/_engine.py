@@ -21,6 +21,7 @@ import pandas as pd
 
 from kit.engines import has_fast_asof
 from kit.funnel import _portable
+from kit import format as fmt
 from kit.funnel._input import Step, interval_literal, require_columns
 
 UNIT, TS, STEP, HOLD, PART, START_ID = "__unit", "__ts", "__step", "__hold", "__part", "__start"
@@ -139,7 +140,7 @@ def _check(tagged: ir.Table, spec: ChainSpec) -> None:
         row = row.to_pyarrow().to_pylist()[0]
         shown = {names.get(c, c): v for c, v in row.items() if c not in flags and c != STEP}
         shown["step"] = spec.steps[row[STEP]].label
-        plural = f"{rows:,} row{'s' if rows != 1 else ''}"
+        plural = f"{rows:,} {fmt.plural(rows, 'row')}"
         if key == "overlap":
             labels = [s.label for s, f in zip(spec.steps, flags) if row[f]]
             raise ValueError(f"events table: step rules overlap — {plural} match{'es' if rows == 1 else ''} several steps "

@@ -1,7 +1,6 @@
 """Checking and normalising what callers pass to the funnel functions (steps, window, columns, period)."""
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -10,8 +9,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from kit import contract
+from kit import format as fmt
 from kit.contract import EVENTS
-from kit.quarter import Quarter
 
 
 @dataclass(frozen=True)
@@ -26,15 +25,6 @@ class Step:
         if self.event is not None:
             return table["event"] == self.event
         return self.rule(table)
-
-
-def as_table(events: Any, what: str = "events") -> ir.Table:
-    """An Ibis table from an Ibis table or a pandas DataFrame (one code path for both)."""
-    if isinstance(events, ir.Table):
-        return events
-    if isinstance(events, pd.DataFrame):
-        return ibis.memtable(events)
-    raise TypeError(f"{what} must be an Ibis table or a pandas DataFrame, got {type(events).__name__}")
 
 
 def parse_steps(steps: Any) -> list[Step]:
@@ -99,20 +89,6 @@ def require_columns(table: ir.Table, needed: dict[str, str], what: str = "events
         raise ValueError(f"{what} table: column 'ts' must be a timestamp (naive local time), the data has {table['ts'].type()}")
 
 
-def period_bounds(quarter: Any) -> tuple[_dt.datetime, _dt.datetime] | None:
-    """A quarter (or ``(start_date, end_date)``, both inclusive) as naive local ``[lower, upper)``."""
-    if quarter is None:
-        return None
-    if isinstance(quarter, tuple) and len(quarter) == 2:
-        start, end = (pd.Timestamp(x).date() for x in quarter)
-    else:
-        q = Quarter(quarter)
-        start, end = q.start, q.end
-    if end < start:
-        raise ValueError(f"period {quarter!r}: the end {end} is before the start {start}")
-    return _dt.datetime.combine(start, _dt.time()), _dt.datetime.combine(end + _dt.timedelta(days=1), _dt.time())
-
-
 def interval_literal(window: pd.Timedelta) -> ir.IntervalScalar:
     """The window as an engine interval, exact to the microsecond."""
     return ibis.interval(int(window / pd.Timedelta(microseconds=1)), unit="us")
@@ -124,5 +100,5 @@ def describe_window(window: pd.Timedelta) -> str:
         for size, word in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
             if seconds % size == 0:
                 n = seconds // size
-                return f"{n} {word}{'s' if n != 1 else ''}"
+                return f"{n} {fmt.plural(n, word)}"
     return str(window)

@@ -9,8 +9,9 @@ import pandas as pd
 
 from kit.funnel import _engine
 from kit.funnel._engine import ChainSpec, time_column
-from kit.funnel._input import as_list, as_table, describe_window, parse_steps, parse_window, period_bounds
-from kit.results import Result
+from kit.funnel._input import as_list, describe_window, parse_steps, parse_window
+from kit.inputs import as_table, check_alpha, period_bounds
+from kit.results import Result, frame_html
 from kit.stats import wilson_interval
 
 _ATTEMPT_WORDS = {
@@ -170,14 +171,9 @@ def funnel(events, steps, window="1D", attempt: str = "best", by=None, hold: str
         events matching several step rules.
     """
     spec = _spec(steps, window, attempt, by, hold, unit, quarter, check)
-    _check_alpha(alpha)
-    with _engine.prepared(as_table(events), spec) as tagged:
+    check_alpha(alpha)
+    with _engine.prepared(as_table(events, "events"), spec) as tagged:
         return _funnel_result(tagged, spec, quarter, alpha)
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie between 0 and 1, got {alpha!r}")
 
 
 def _funnel_result(tagged, spec: ChainSpec, quarter, alpha: float, lv=None) -> FunnelResult:
@@ -198,8 +194,8 @@ def funnel_with_breakdowns(events, steps, window="1D", attempt: str = "best", br
     every breakdown column; each result then aggregates those levels.
     """
     shared = _spec(steps, window, attempt, as_list(breakdowns, "breakdowns"), hold, unit, quarter, check)
-    _check_alpha(alpha)
-    with _engine.prepared(as_table(events), shared) as tagged:
+    check_alpha(alpha)
+    with _engine.prepared(as_table(events, "events"), shared) as tagged:
         return _with_breakdowns(tagged, shared, quarter, alpha)
 
 
@@ -227,12 +223,12 @@ def quarter_funnels(events, steps, window="1D", attempt: str = "best", breakdown
     the step events changes no count (tested against separate calls).
     """
     shared = _spec(steps, window, attempt, as_list(breakdowns, "breakdowns"), hold, unit, quarter, check)
-    _check_alpha(alpha)
+    check_alpha(alpha)
     before = period_bounds(previous)
     if shared.bounds is None or before is None:
         raise ValueError(f"quarter_funnels needs both periods, got quarter={quarter!r} and previous={previous!r}")
     span = replace(shared, bounds=(min(before[0], shared.bounds[0]), max(before[1], shared.bounds[1])))
-    with _engine.prepared(as_table(events), span) as tagged:
+    with _engine.prepared(as_table(events, "events"), span) as tagged:
         result, by, times = _with_breakdowns(tagged, shared, quarter, alpha)
         earlier = _funnel_result(tagged, replace(shared, by=(), bounds=before), previous, alpha)
     return result, by, times, earlier
@@ -269,7 +265,7 @@ def time_to_convert(events, steps, window="1D", attempt: str = "best", by=None, 
     earliest it could reach each step, so the times are the fastest path of that attempt.
     """
     spec = _spec(steps, window, attempt, by, hold, unit, quarter, check)
-    with _engine.prepared(as_table(events), spec) as tagged:
+    with _engine.prepared(as_table(events, "events"), spec) as tagged:
         return _time_to_convert_result(tagged, spec, quarter)
 
 

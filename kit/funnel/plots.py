@@ -1,11 +1,12 @@
 """Funnel plots, seaborn-style: ``data=`` (a result's ``to_pandas()``), column names, ``ax=None``; each returns the Axes."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import PercentFormatter
+
+from kit.plotting import axes_for
 
 MAIN, MUTED, ALERT = "#2e86c1", "#aab7b8", "#c0392b"
 
@@ -18,12 +19,6 @@ def _need(data: pd.DataFrame, columns, where: str) -> None:
             raise ValueError(f"{where}: column {column!r} not in data (columns: {', '.join(map(str, data.columns))})")
 
 
-def _axes(ax, width: float, height: float):
-    if ax is None:
-        _, ax = plt.subplots(figsize=(width, height))
-    return ax
-
-
 def plot_funnel(data: pd.DataFrame, x: str = "conversion_from_start", y: str = "step", hue: str | None = None,
                 low: str | None = "conversion_from_start_low", high: str | None = "conversion_from_start_high",
                 step_rate: str | None = "conversion_from_previous", ax=None):
@@ -32,7 +27,7 @@ def plot_funnel(data: pd.DataFrame, x: str = "conversion_from_start", y: str = "
     Each bar is labelled with ``x``; with ``step_rate`` (and no ``hue``) also the step conversion.
     """
     _need(data, [x, y, hue, low, high, step_rate], "plot_funnel")
-    ax = _axes(ax, 7, max(2.5, 0.45 * data[y].nunique() * (1 if hue is None else 1.6) + 1))
+    ax = axes_for(ax, 7, max(2.5, 0.45 * data[y].nunique() * (1 if hue is None else 1.6) + 1))
     order = list(dict.fromkeys(data[y]))
     sns.barplot(data=data, x=x, y=y, hue=hue, order=order, ax=ax, errorbar=None, orient="h",
                 color=MAIN if hue is None else None)
@@ -65,7 +60,7 @@ def plot_scroll_exits(data: pd.DataFrame, x: str = "screen", reach: str = "reach
     ``highlight`` marks one screen (e.g. ``result.worst_screen``) in red.
     """
     _need(data, [x, reach, exit_rate, low, high], "plot_scroll_exits")
-    ax = _axes(ax, 7, 3.6)
+    ax = axes_for(ax, 7, 3.6)
     screens = data[x].to_numpy()
     colors = [ALERT if highlight is not None and s == highlight else MUTED for s in screens]
     ax.bar(screens, data[reach], color=colors, label="views reaching the screen")
@@ -90,7 +85,7 @@ def plot_change(data: pd.DataFrame, x: str = "difference", y="step", low: str = 
     label_columns = [y] if isinstance(y, str) else list(y)
     _need(data, [x, *label_columns, low, high, hue], "plot_change")
     labels = data[label_columns].astype(str).agg(" · ".join, axis=1)
-    ax = _axes(ax, 7, max(2.2, 0.4 * len(data) + 1))
+    ax = axes_for(ax, 7, max(2.2, 0.4 * len(data) + 1))
     positions = np.arange(len(data))[::-1]
     flagged = data[hue].astype(bool).to_numpy() if hue else ((data[low] > 0) | (data[high] < 0)).to_numpy()
     colors = np.where(flagged, ALERT, MUTED)

@@ -6,40 +6,24 @@ from dataclasses import dataclass, field
 import ibis
 import numpy as np
 
+from kit import format as fmt
+from kit import params as params_module
+from kit.funnel._input import parse_steps
 from kit.funnel.compare import QuarterComparison, SegmentComparison, compare_quarters, compare_segments
 from kit.funnel.core import FunnelResult, TimeToConvert, quarter_funnels
-from kit.funnel._input import parse_steps, period_bounds
 from kit.funnel.data import attach_attributes, event_days
 from kit.funnel.scroll import ScrollExits, scroll_exits
+from kit.inputs import period_bounds
 from kit.quarter import Quarter
+from kit.results import Result
 
 _UNIT_WORDS = {"user_id": "users", "session_id": "sessions"}
 
 
-def _pct(x: float, digits: int = 1) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+@dataclass(repr=False)
+class FunnelReview(Result):
+    """Everything the funnel notebook shows for a quarter; ``to_pandas()`` is the overall funnel."""
 
-
-def _pp(x: float) -> str:
-    return f"{100 * x:+.1f} pp"
-
-
-def format_seconds(seconds: float) -> str:
-    """``245.8`` → ``"4 min 6 s"``: durations the way an analyst reads them."""
-    if seconds is None or not np.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
-@dataclass
-class FunnelReview:
     quarter: str
     funnel: FunnelResult
     breakdowns: dict[str, tuple[FunnelResult, SegmentComparison]]
@@ -48,10 +32,16 @@ class FunnelReview:
     time_to_convert: TimeToConvert
     scroll_exits: ScrollExits | None
     correction: str
-    notes: list[str] = field(default_factory=list)
 
-    def summary_markdown(self) -> str:
-        """The finding in plain words, every figure computed from the results above."""
+    @property
+    def title(self) -> str:
+        return f"{self.quarter} funnel"
+
+    def to_pandas(self):
+        return self.funnel.to_pandas()
+
+    def finding(self) -> str:
+        """The finding in words (Markdown), every figure computed from the results above."""
         f = self.funnel
         table = f.to_pandas()
         unit = _UNIT_WORDS.get(f.spec.unit, f"units of {f.spec.unit}")
@@ -60,13 +50,13 @@ class FunnelReview:
                     f"events table), so there is no funnel to read.")
         last = table.iloc[-1]
         lines = [f"**{self.quarter} funnel** ({unit}, {f.spec.attempt} attempt): {f.cohort:,} {unit} reached "
-                 f"`{f.steps[0]}`; {_pct(last['conversion_from_start'])} of them reached `{f.steps[-1]}` "
-                 f"(95% CI {_pct(last['conversion_from_start_low'])}–{_pct(last['conversion_from_start_high'])})."]
+                 f"`{f.steps[0]}`; {fmt.percent(last['conversion_from_start'])} of them reached `{f.steps[-1]}` "
+                 f"(95% CI {fmt.percent(last['conversion_from_start_low'])}–{fmt.percent(last['conversion_from_start_high'])})."]
         if len(f.steps) > 1 and f.cohort:
             leak = f.biggest_leak()
-            lines.append(f"- **Biggest leak:** `{leak['from_step']}` → `{leak['to_step']}`: {_pct(leak['drop_off_rate'])} of "
+            lines.append(f"- **Biggest leak:** `{leak['from_step']}` → `{leak['to_step']}`: {fmt.percent(leak['drop_off_rate'])} of "
                          f"the {leak['entered']:,} {unit} who reached `{leak['from_step']}` went no further "
-                         f"(95% CI {_pct(leak['drop_off_low'])}–{_pct(leak['drop_off_high'])}), {leak['lost']:,} {unit} lost.")
+                         f"(95% CI {fmt.percent(leak['drop_off_low'])}–{fmt.percent(leak['drop_off_high'])}), {leak['lost']:,} {unit} lost.")
         for name, (_, comparison) in self.breakdowns.items():
             hits = comparison.significant()
             if hits.empty:
@@ -78,8 +68,8 @@ class FunnelReview:
                 hits = hits[hits[name] == hits[name].iloc[0]]
             shown = []
             for row in hits.head(3).itertuples():
-                shown.append(f"{getattr(row, name)} at `{row.step}` {_pct(row.conversion)} vs {_pct(row.rest_conversion)} "
-                             f"for the rest ({_pp(row.difference)})")
+                shown.append(f"{getattr(row, name)} at `{row.step}` {fmt.percent(row.conversion)} vs {fmt.percent(row.rest_conversion)} "
+                             f"for the rest ({fmt.points(row.difference)})")
             more = f"; {len(hits) - 3} more in the table" if len(hits) > 3 else ""
             lines.append(f"- **By {name}** ({len(hits)} significant, {self.correction}-adjusted): "
                          + "; ".join(shown) + more + ".")
@@ -93,35 +83,31 @@ class FunnelReview:
                 lines.append(f"- **Quarter over quarter:** no step's conversion changed significantly against "
                              f"{self.previous_quarter} (every 95% interval includes zero).")
             else:
-                shown = [f"`{r.step}` {_pct(r.previous_rate)} → {_pct(r.rate)} ({_pp(r.difference)}, 95% CI "
-                         f"{_pp(r.difference_low)} to {_pp(r.difference_high)})" for r in moved.itertuples()]
+                shown = [f"`{r.step}` {fmt.percent(r.previous_rate)} → {fmt.percent(r.rate)} ({fmt.points(r.difference)}, 95% CI "
+                         f"{fmt.points(r.difference_low)} to {fmt.points(r.difference_high)})" for r in moved.itertuples()]
                 lines.append(f"- **Quarter over quarter** against {self.previous_quarter}: " + "; ".join(shown) + ".")
         if self.scroll_exits is not None and self.scroll_exits.views:
             worst = self.scroll_exits.worst()
-            lines.append(f"- **Detail page:** screen {int(worst['screen'])} loses the most: {_pct(worst['exit_rate'])} of the "
-                         f"views that reach it leave there (95% CI {_pct(worst['exit_rate_low'])}–"
-                         f"{_pct(worst['exit_rate_high'])}); {_pct(worst['reach'])} of {self.scroll_exits.views:,} views get that far.")
+            lines.append(f"- **Detail page:** screen {int(worst['screen'])} loses the most: {fmt.percent(worst['exit_rate'])} of the "
+                         f"views that reach it leave there (95% CI {fmt.percent(worst['exit_rate_low'])}–"
+                         f"{fmt.percent(worst['exit_rate_high'])}); {fmt.percent(worst['reach'])} of {self.scroll_exits.views:,} views get that far.")
         ttc = self.time_to_convert.to_pandas()
         if len(ttc):
             end = ttc.iloc[-1]
-            lines.append(f"- **Time to convert:** median {format_seconds(end['median_seconds'])} from `{end['from_step']}` to "
-                         f"`{end['to_step']}` (90% within {format_seconds(end['p90_seconds'])}, {int(end['conversions']):,} "
+            lines.append(f"- **Time to convert:** median {fmt.duration(end['median_seconds'])} from `{end['from_step']}` to "
+                         f"`{end['to_step']}` (90% within {fmt.duration(end['p90_seconds'])}, {int(end['conversions']):,} "
                          f"conversions).")
         return "\n".join(lines)
 
 
-def review_quarter(source, params, *, steps=None, window=None, attempt=None, breakdowns=None, unit=None,
-                   hold=None, alpha=None, correction=None, scroll: bool = True) -> FunnelReview:
-    """Everything the funnel notebook shows for ``params.quarter``; ``None`` arguments come from ``params.funnel``."""
-    fp = params.funnel
+def review_quarter(source, params, *, steps=None, scroll: bool = True, **overrides) -> FunnelReview:
+    """Everything the funnel notebook shows for ``params.quarter``, with ``overrides`` of ``params.funnel``
+    (``window=``, ``breakdowns=``, …; None keeps the params' value). ``steps`` (None: the params') may
+    also hold ``(label, rule)`` pairs, which params cannot; ``scroll``: also the detail page's scroll exits."""
+    fp = params_module.section(params, "funnel", **overrides)
     steps = list(steps if steps is not None else fp.steps)
-    window = window if window is not None else fp.window
-    attempt = attempt if attempt is not None else fp.attempt
-    breakdowns = list(breakdowns if breakdowns is not None else fp.breakdowns)
-    unit = unit if unit is not None else fp.unit
-    hold = hold if hold is not None else fp.hold
-    alpha = alpha if alpha is not None else fp.alpha
-    correction = correction if correction is not None else fp.correction
+    window, attempt, breakdowns = fp.window, fp.attempt, list(fp.breakdowns)
+    unit, hold, alpha, correction = fp.unit, fp.hold, fp.alpha, fp.correction
     q = Quarter(params.quarter)
     first_day, last_day = event_days(q, window, quarters=2)
     events = _with_start_attributes(source, source.between("events", first_day, last_day), steps, breakdowns,

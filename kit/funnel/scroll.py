@@ -21,8 +21,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from kit.funnel._input import as_list, as_table, period_bounds, require_columns
-from kit.results import Result
+from kit.funnel._input import as_list, require_columns
+from kit.inputs import as_table, check_alpha, period_bounds
+from kit.results import Result, frame_html
 from kit.stats import wilson_interval
 
 
@@ -108,14 +109,13 @@ def scroll_exits(events, by=None, *, session: str = "session_id", quarter=None, 
     ``by`` columns are read on the view's ``pdp_view`` event. ``quarter`` keeps the views that open in it.
     """
 
-    t = as_table(events)
+    t = as_table(events, "events")
     by = as_list(by, "by")
     needed = {"ts": "the time of each event", "event": "pdp_view / pdp_scroll", "screen": "the detail-page screen index",
               session: "views are followed within a session (parameter session)"}
     needed.update({c: "a breakdown column (parameter by)" for c in by})
     require_columns(t, needed)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie between 0 and 1, got {alpha!r}")
+    check_alpha(alpha)
 
     pdp = t.filter(t.event.isin(["pdp_view", "pdp_scroll"]))
     bounds = period_bounds(quarter)

@@ -11,8 +11,7 @@ Flat API::
     review = kit.promo.review(src, "2025_double11", params)  # lift + cannibalisation + ROI + KPIs + checks
 """
 from kit.promo.data import EventKPIs, control_columns, daily, event_kpis, promotion_cost, promotions
-from kit.promo.impact import (IncrementalROI, PromotionReview, QuarterReview, StoreImpact, cannibalisation,
-                              incremental_roi, review, review_quarter)
+from kit.promo.impact import IncrementalROI, PromotionReview, QuarterReview, StoreImpact, cannibalisation, incremental_roi, review, review_quarter
 from kit.promo.lift import LiftResult, PlaceboResult, PromoWarning, lift, placebo
 from kit.promo.plots import plot_incremental, plot_lift
 

@@ -10,14 +10,10 @@ import json
 import re
 from dataclasses import dataclass
 
-import ibis
 import numpy as np
 import pandas as pd
 
 from kit.results import Result
-
-DEFAULT_PRE_DAYS = 365
-
 
 # ------------------------------------------------------------------------------------------------
 # Promotions
@@ -51,6 +47,7 @@ def promotions(source, quarter=None) -> pd.DataFrame:
 
 
 def promotion(source, promotion_id: str) -> pd.Series:
+    """The promotions table's row of ``promotion_id`` (a clear error naming the known ids if absent)."""
     return _row(promotions(source), promotion_id)
 
 
@@ -85,7 +82,7 @@ def _order_filter(orders, gmv_basis: str):
 # ------------------------------------------------------------------------------------------------
 # The daily table
 
-def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_days: int = DEFAULT_PRE_DAYS,
+def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_days: int = 365,
           post_days: int = 14, gap_days: int = 0, gmv_basis: str = "paid", mask_post_days: int = 7) -> pd.DataFrame:
     """One row per local business day around ``promotion_id``: the outcome, the controls, the mask.
 

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kit import format as fmt
+from kit import params as params_module
 from kit.promo import data as _data
-from kit.promo.lift import LiftResult, lift, money_frame
-from kit.results import Result, format_money
-from kit.stats import format_roas
+from kit.format import money_frame
+from kit.promo.lift import LiftResult, lift
+from kit.results import Result
 
 
 def _interval(draws: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -106,7 +108,7 @@ class IncrementalROI(Result):
         shown = self.table.copy()
         ratio = shown["measure"].str.contains("ROAS")
         for column in ("value", "ci_low", "ci_high"):
-            shown[column] = [format_roas(v, 2) if r else format_money(v) for v, r in zip(shown[column], ratio)]
+            shown[column] = [fmt.roas(v, 2) if r else fmt.figure(v) for v, r in zip(shown[column], ratio)]
         return shown
 
 
@@ -166,38 +168,38 @@ class PromotionReview(Result):
         other = self.store.cannibalised.warnings if self.store.cannibalised is not None else []
         return list(self.notes_extra) + list(self.lift.warnings) + [f"non-promoted model: {w}" for w in other]
 
-    def verdict(self) -> str:
-        """A plain-language finding computed from the numbers (Markdown)."""
+    def finding(self) -> str:
+        """The promotion's finding in words (Markdown), computed from the numbers."""
         during, after, net = (self.lift.row(p) for p in ("during", "after", "net"))
         level = f"{1 - self.lift.alpha:.0%}"
         store = self.store.table.set_index("part").loc["store net incremental"]
         cannibal = self.store.table.iloc[1] if self.store.cannibalised is not None else None
         sig = net["pvalue"] < self.lift.alpha
         lines = [f"**{self.name}** ({self.lift.start} – {self.lift.end}): the promoted categories sold "
-                 f"{format_money(during['actual'])} yuan against {format_money(during['predicted'])} expected without the promotion, "
-                 f"so **{format_money(during['effect'])} yuan incremental during the event** "
-                 f"({level} interval {format_money(during['ci_low'])} to {format_money(during['ci_high'])}, {during['rel_effect']:+.0%})."]
+                 f"{fmt.figure(during['actual'])} yuan against {fmt.figure(during['predicted'])} expected without the promotion, "
+                 f"so **{fmt.figure(during['effect'])} yuan incremental during the event** "
+                 f"({level} interval {fmt.figure(during['ci_low'])} to {fmt.figure(during['ci_high'])}, {during['rel_effect']:+.0%})."]
         if after["days"] > 0:
-            lines.append(f"In the {int(after['days'])} days after it they sold {format_money(abs(after['effect']))} yuan "
+            lines.append(f"In the {int(after['days'])} days after it they sold {fmt.figure(abs(after['effect']))} yuan "
                          f"{'less' if after['effect'] < 0 else 'more'} than the counterfactual "
-                         f"({format_money(after['ci_low'])} to {format_money(after['ci_high'])})"
+                         f"({fmt.figure(after['ci_low'])} to {fmt.figure(after['ci_high'])})"
                          + (", demand pulled forward" if after["ci_high"] < 0 else "")
-                         + f"; net of that, **{format_money(net['effect'])} yuan** ({format_money(net['ci_low'])} to {format_money(net['ci_high'])}), "
+                         + f"; net of that, **{fmt.figure(net['effect'])} yuan** ({fmt.figure(net['ci_low'])} to {fmt.figure(net['ci_high'])}), "
                          + ("clearly above zero." if sig and net["effect"] > 0 else
                             "clearly below zero." if sig else "not distinguishable from zero."))
         if cannibal is not None:
-            lines.append(f"Non-promoted categories moved {'+' if cannibal['effect'] > 0 else ''}{format_money(cannibal['effect'])} yuan "
-                         f"({format_money(cannibal['ci_low'])} to {format_money(cannibal['ci_high'])})"
+            lines.append(f"Non-promoted categories moved {'+' if cannibal['effect'] > 0 else ''}{fmt.figure(cannibal['effect'])} yuan "
+                         f"({fmt.figure(cannibal['ci_low'])} to {fmt.figure(cannibal['ci_high'])})"
                          + (", sales lost to the promotion" if cannibal["ci_high"] < 0 else "")
-                         + f"; the store's net incremental GMV is **{format_money(store['effect'])} yuan** "
-                         f"({format_money(store['ci_low'])} to {format_money(store['ci_high'])}).")
+                         + f"; the store's net incremental GMV is **{fmt.figure(store['effect'])} yuan** "
+                         f"({fmt.figure(store['ci_low'])} to {fmt.figure(store['ci_high'])}).")
         if self.roi is not None:
-            lines.append(f"Against a cost of {format_money(self.cost['cost'])} yuan (discounts {format_money(self.cost['discount'])}, extra ad "
-                         f"spend {format_money(self.cost['extra_ad_spend'])}) the incremental ROI is "
-                         f"**{format_roas(self.roi.value('incremental ROAS'), 2)}** "
-                         f"({format_roas(self.roi.value('incremental ROAS', 'ci_low'), 2)} to "
-                         f"{format_roas(self.roi.value('incremental ROAS', 'ci_high'), 2)}), where the naive event GMV ÷ cost "
-                         f"says {format_roas(self.roi.value('naive ROAS (event GMV ÷ cost)'), 2)}.")
+            lines.append(f"Against a cost of {fmt.figure(self.cost['cost'])} yuan (discounts {fmt.figure(self.cost['discount'])}, extra ad "
+                         f"spend {fmt.figure(self.cost['extra_ad_spend'])}) the incremental ROI is "
+                         f"**{fmt.roas(self.roi.value('incremental ROAS'), 2)}** "
+                         f"({fmt.roas(self.roi.value('incremental ROAS', 'ci_low'), 2)} to "
+                         f"{fmt.roas(self.roi.value('incremental ROAS', 'ci_high'), 2)}), where the naive event GMV ÷ cost "
+                         f"says {fmt.roas(self.roi.value('naive ROAS (event GMV ÷ cost)'), 2)}.")
         if self.warnings:
             lines.append("Diagnostics to heed: " + "; ".join(self.warnings) + ".")
         else:
@@ -208,23 +210,16 @@ class PromotionReview(Result):
         return "\n\n".join(lines)
 
 
-def review(source, promotion_id: str, params=None, *, post_days: int | None = None, gap_days: int | None = None,
-           controls: list[str] | None = None, alpha: float | None = None, placebos: int | None = None,
-           seed: int = 0) -> PromotionReview:
+def review(source, promotion_id: str, params=None, *, seed: int = 0, **overrides) -> PromotionReview:
     """Daily table → lift (with placebo check) → cannibalisation → cost and incremental ROI → event KPIs.
 
-    Unset options come from ``params.promo`` (``kit.params.load(quarter)``); ``gap_days`` is at least
-    the promotion's presale length (presale days are never fitted as normal days).
+    Settings come from ``params.promo`` (``kit.params.load(quarter)``; None: the defaults), with
+    ``overrides`` (``post_days=``, ``alpha=``, …; None keeps the params' value) applied over them;
+    ``gap_days`` is at least the promotion's presale length (presale days are never fitted as normal days).
     """
-    settings = params.promo if params is not None else None
-    post_days = post_days if post_days is not None else (settings.post_days if settings else 14)
-    gap_days = gap_days if gap_days is not None else (settings.gap_days if settings else 0)
-    controls = controls if controls is not None else (settings.controls if settings else None)
-    alpha = alpha if alpha is not None else (settings.alpha if settings else 0.05)
-    placebos = placebos if placebos is not None else (settings.placebos if settings else 10)
-    pre_days = settings.pre_days if settings else _data.DEFAULT_PRE_DAYS
-    mask_post_days = settings.mask_post_days if settings else 7
-    gmv_basis = params.gmv_basis if params is not None else "paid"
+    params = params if params is not None else params_module.defaults()
+    settings = params_module.section(params, "promo", **overrides)
+    post_days, alpha, gmv_basis = settings.post_days, settings.alpha, params.gmv_basis
     row = _data.promotion(source, promotion_id)
     notes = []
     available = (_data.data_last_day(source, gmv_basis) - pd.Timestamp(row["end"])).days
@@ -233,13 +228,13 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
         notes.append(f"the data end {max(available, 0)} day(s) after the promotion, so the after period "
                      f"has {max(available, 0)} of the {post_days} days asked for")
         post_days = max(available, 0)
-    table = _data.daily(source, promotion_id, controls=controls, pre_days=pre_days, post_days=post_days,
-                        gap_days=gap_days, gmv_basis=gmv_basis, mask_post_days=mask_post_days)
+    table = _data.daily(source, promotion_id, controls=settings.controls, pre_days=settings.pre_days, post_days=post_days,
+                        gap_days=settings.gap_days, gmv_basis=gmv_basis, mask_post_days=settings.mask_post_days)
     gap = table.attrs["gap_days"]
     control_cols = _data.control_columns(table)
-    trend = settings.trend if settings else False
-    options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", trend=trend, warn=False)
-    main = lift(table, row["start"], row["end"], target="gmv", controls=control_cols, seed=seed, placebos=placebos, **options)
+    options = dict(post_days=post_days, gap_days=gap, alpha=alpha, exclude="other_promotion", trend=settings.trend, warn=False)
+    main = lift(table, row["start"], row["end"], target="gmv", controls=control_cols, seed=seed, placebos=settings.placebos,
+                **options)
     if table.attrs["cannibalised"]:
         store = cannibalisation(table, row["start"], row["end"], main, controls=control_cols, seed=seed + 1, **options)
     else:
@@ -305,14 +300,14 @@ class QuarterReview(Result):
         share = total_store / naive_total if naive_total else np.nan
         reading = (f"{share:.0%} of it truly incremental" if share >= 0 else
                    "on balance the store sold less than it would have without them")
-        lines = [f"In {self.quarter}, {len(table)} promotion{'s' if len(table) != 1 else ''} added an estimated "
-                 f"**{format_money(total_store)} yuan** of store GMV net of pull-forward and cannibalisation, against "
-                 f"{format_money(naive_total)} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
+        lines = [f"In {self.quarter}, {len(table)} {fmt.plural(len(table), 'promotion')} added an estimated "
+                 f"**{fmt.figure(total_store)} yuan** of store GMV net of pull-forward and cannibalisation, against "
+                 f"{fmt.figure(naive_total)} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
         if len(clear):  # rank only promotions whose store effect is clearly positive
             best = clear.sort_values("incremental_roas", ascending=False).iloc[0]
             lines.append(f"Of the promotions with a clearly positive store effect, the best return on its cost was "
-                         f"**{best['name']}** at an incremental ROI of {format_roas(best['incremental_roas'], 2)} "
-                         f"(the naive event GMV ÷ cost says {format_roas(best['naive_roas'], 2)}).")
+                         f"**{best['name']}** at an incremental ROI of {fmt.roas(best['incremental_roas'], 2)} "
+                         f"(the naive event GMV ÷ cost says {fmt.roas(best['naive_roas'], 2)}).")
         unclear = table[(table["store_ci_low"] <= 0) & (table["store_ci_high"] >= 0)]
         if len(unclear):
             lines.append("Not distinguishable from zero for the store: " + ", ".join(unclear["name"]) + ".")
@@ -324,17 +319,19 @@ class QuarterReview(Result):
         return "\n\n".join(line for line in lines if line)
 
 
-def review_quarter(source, params) -> QuarterReview:
-    """:func:`review` for each promotion of ``params`` (``promo.promotions``, or all overlapping the quarter).
+def review_quarter(source, params, **overrides) -> QuarterReview:
+    """:func:`review` for each promotion of ``params`` (``promo.promotions``, or all overlapping the quarter),
+    with ``overrides`` of the ``promo`` section (None keeps the params' value).
 
     A promotion that cannot be analysed (no history before it, say) is reported, not raised, so one
     bad promotion never hides the others.
     """
-    ids = list(params.promo.promotions) or list(_data.promotions(source, quarter=params.quarter)["promotion_id"])
+    settings = params_module.section(params, "promo", **overrides)
+    ids = list(settings.promotions) or list(_data.promotions(source, quarter=params.quarter)["promotion_id"])
     reviews, failures = {}, {}
     for pid in ids:
         try:
-            reviews[pid] = review(source, pid, params)
+            reviews[pid] = review(source, pid, params, **overrides)
         except ValueError as error:
             failures[pid] = str(error)
     return QuarterReview(quarter=params.quarter, reviews=reviews, failures=failures)

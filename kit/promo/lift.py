@@ -12,16 +12,16 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from kit.contract import require_columns
+from kit import format as fmt
+from kit.format import money_frame
+from kit.inputs import as_frame, check_alpha
 from kit.promo import model as _model
-from kit.results import MISSING, Result, format_money, format_number
+from kit.results import Result
 
 PERIODS = ("during", "after", "net")
 SUMMARY_COLUMNS = ["period", "days", "actual", "predicted", "effect", "ci_low", "ci_high",
@@ -39,16 +39,6 @@ class PromoWarning(UserWarning):
 # ------------------------------------------------------------------------------------------------
 # Input handling
 
-def _as_frame(data, columns: list[str], what: str = "data") -> pd.DataFrame:
-    """Only the needed columns of a pandas DataFrame or an Ibis table (a daily table is small)."""
-    if not isinstance(data, (pd.DataFrame, ir.Table)):
-        raise ValueError(f"{what} must be a pandas DataFrame or an Ibis table, got {type(data).__name__}")
-    require_columns(data, columns, what)
-    if isinstance(data, pd.DataFrame):
-        return data[columns].copy()
-    return data.select(*columns).to_pandas()
-
-
 def _day(value, name: str) -> pd.Timestamp:
     try:
         day = pd.Timestamp(value)
@@ -60,7 +50,7 @@ def _day(value, name: str) -> pd.Timestamp:
 
 
 def _prepare(data, *, target: str, controls: list[str], date: str, extra: list[str] = ()) -> pd.DataFrame:
-    frame = _as_frame(data, [date, target, *controls, *extra])
+    frame = as_frame(data, "data", [date, target, *controls, *extra])
     try:
         frame[date] = pd.to_datetime(frame[date]).dt.normalize()
     except (TypeError, ValueError) as error:
@@ -182,7 +172,7 @@ def _standardise(window: _Window) -> tuple[np.ndarray, np.ndarray | None, float,
     x_sd = x_pre.std(axis=0, ddof=1) if len(x_pre) > 1 else np.zeros(x_pre.shape[1])
     constant = [name for name, sd in zip(window.control_names, x_sd) if not sd > 0]
     if constant:
-        raise ValueError(f"control{'s' if len(constant) > 1 else ''} {', '.join(map(repr, constant))} "
+        raise ValueError(f"{fmt.plural(len(constant), 'control')} {', '.join(map(repr, constant))} "
                          "constant over the pre-period: a constant cannot explain the outcome; drop it")
     x_std = (window.controls - x_mean) / x_sd if window.controls.shape[1] else None
     return y_std, x_std, y_mean, y_sd, x_mean, x_sd
@@ -335,23 +325,6 @@ def _diagnostic_warnings(diagnostics: dict, alpha: float) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # Results
 
-def money_frame(frame: pd.DataFrame, percent: Iterable[str] = (), plain: Iterable[str] = ()) -> pd.DataFrame:
-    """A copy for display: yuan to 4 significant digits (3,752,000), ``percent`` columns as +12.3%,
-    ``plain`` columns and p-values to 3 significant digits."""
-    shown = frame.copy()
-    percent, plain = set(percent), set(plain)
-    for column in shown.columns:
-        if not pd.api.types.is_float_dtype(shown[column]):
-            continue
-        if column in percent:
-            shown[column] = shown[column].map(lambda v: MISSING if pd.isna(v) else f"{v:+.1%}")
-        elif column in plain or column == "pvalue":
-            shown[column] = shown[column].map(lambda v: format_number(v, 3))
-        else:
-            shown[column] = shown[column].map(format_money)
-    return shown
-
-
 @dataclass(repr=False)  # Result.__repr__: the rounded table, not every frame at full precision
 class PlaceboResult(Result):
     """Placebo-in-time: the same analysis on fake promotions inside the pre-period."""
@@ -444,8 +417,7 @@ class LiftResult(Result):
 # Public functions
 
 def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_draws: int) -> None:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    check_alpha(alpha)
     if seasonality is not None and (not isinstance(seasonality, (int, np.integer)) or seasonality < 2):
         raise ValueError(f"seasonality must be None or a whole number ≥ 2 (7 = weekly), got {seasonality!r}")
     for name, value in (("post_days", post_days), ("gap_days", gap_days)):

@@ -5,6 +5,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from kit.plotting import axes_for
+
 
 def plot_lift(data: pd.DataFrame, date: str = "date", actual: str = "actual", predicted: str = "predicted",
               lower: str = "lower", upper: str = "upper", effect: str = "effect", effect_low: str = "effect_low",
@@ -53,8 +55,7 @@ def plot_lift(data: pd.DataFrame, date: str = "date", actual: str = "actual", pr
 def plot_incremental(data: pd.DataFrame, x: str = "part", y: str = "effect", low: str = "ci_low", high: str = "ci_high",
                      ax=None, title: str | None = None):
     """Bars of incremental GMV with interval whiskers (e.g. ``StoreImpact.to_pandas()``). Returns the Axes."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3))
+    ax = axes_for(ax, 7, 3)
     values = data[y].to_numpy(dtype=float)
     errors = np.vstack([values - data[low].to_numpy(dtype=float), data[high].to_numpy(dtype=float) - values])
     colors = ["tab:green" if v >= 0 else "tab:red" for v in values]

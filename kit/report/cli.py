@@ -17,6 +17,7 @@ def interrupted_message(interrupt: KeyboardInterrupt) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``kit report``."""
     parser.add_argument("quarters", nargs="+", metavar="QUARTER", help="quarter(s) to report on, e.g. 2025Q4")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="parent folder of the reports: each quarter goes to DIR/<QUARTER>/ (default: the project's reports/)")
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``kit report``; returns the exit status."""
     from kit.report.faults import FolderBusy, StopOnSignals
 
     if args.jobs is not None and args.jobs < 1:

@@ -20,6 +20,7 @@ HIDDEN_TAGS = ("parameters", "injected-parameters", "remove_cell")
 
 @lru_cache(maxsize=1)
 def exporter():
+    """The HTML exporter (built once): offline, input cells tagged for removal left out."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     from traitlets.config import Config

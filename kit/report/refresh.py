@@ -64,7 +64,7 @@ def refresh(notebooks_dir: Path | str | None = None, only=None, jobs: int | None
 
 
 def run(args: argparse.Namespace) -> int:
-    """Execute, then print one line per notebook."""
+    """Run ``kit notebooks``; returns the exit status."""
     from kit.project import ProjectError
     from kit.report.runner import ReportError
 

@@ -141,11 +141,20 @@ class QuarterReport:
 # Discovery
 
 def discover(notebooks_dir: Path | str | None = None) -> list[Path]:
-    """The report notebooks: ``NN_name.ipynb`` in the notebooks folder, in order."""
+    """The report notebooks, in order: the registered analyses' (:mod:`kit.analyses`) in the kit's
+    notebooks folder, or every ``NN_name.ipynb`` of another folder."""
     folder = Path(notebooks_dir) if notebooks_dir is not None else config.NOTEBOOKS_DIR
     if not folder.is_dir():
         raise ReportError(f"notebooks folder not found: {folder}")
-    return sorted(folder.glob(NOTEBOOK_PATTERN))
+    if notebooks_dir is not None and folder.resolve() != Path(config.NOTEBOOKS_DIR).resolve():
+        return sorted(folder.glob(NOTEBOOK_PATTERN))
+    from kit.analyses import ANALYSES
+
+    registered = [folder / f"{analysis.notebook}.ipynb" for analysis in ANALYSES]
+    missing = [path.name for path in registered if not path.exists()]
+    if missing:
+        raise ReportError(f"registered notebooks missing from {folder}: {', '.join(missing)} (see kit/analyses.py)")
+    return sorted(registered)
 
 
 def select(notebooks: list[Path], only: Iterable[str] | None) -> list[Path]:
@@ -305,6 +314,7 @@ def _error_page(title: str, quarter: str, error: str) -> str:
 # Parallel execution
 
 def default_jobs() -> int:
+    """Notebooks run in parallel by default: the number of usable cores."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -354,6 +364,7 @@ def _run_in_pool(tasks: list[Task], jobs: int, context, progress: bool) -> list[
 # Output folders
 
 def read_manifest(folder: Path) -> dict | None:
+    """The manifest of a report folder, or None when there is none or it cannot be read."""
     path = folder / MANIFEST
     if not path.is_file():
         return None

@@ -4,6 +4,7 @@ Everything a notebook kernel imports is imported here, so no kernel imports it a
 here connects to a database or starts a thread: a process is safe to fork only while it has just
 one thread (DuckDB's worker threads, say, would be copied as held locks).
 """
+import importlib
 import os
 
 # The server's stderr goes nowhere, as its workers' does (runner._worker_setup): a worker that the
@@ -18,15 +19,18 @@ os.close(_devnull)
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 try:
-    import matplotlib.pyplot  # noqa: F401,E402
-    import papermill  # noqa: F401,E402
     import ipykernel.kernelapp  # noqa: F401,E402
     import IPython.display  # noqa: F401,E402
+    import matplotlib.pyplot  # noqa: F401,E402
+    import nbformat  # noqa: E402
+    import papermill  # noqa: F401,E402
 
     import kit  # noqa: F401,E402
-    import kit.ab, kit.channel, kit.funnel, kit.overview, kit.promo  # noqa: F401,E401,E402
-    import nbformat  # noqa: E402
+    from kit.analyses import ANALYSES  # noqa: E402
     from kit.report.export import notebook_to_html  # noqa: E402
+
+    for analysis in ANALYSES:  # every registered analysis's package, as its notebook imports it
+        importlib.import_module(analysis.module)
 
     # One small page through the exporter: it builds the exporter (templates loaded and compiled)
     # and the converters it loads on first use (Markdown, highlighting), 0.4 s, once for all workers.

@@ -9,6 +9,7 @@ from kit.synth.plan import DEFAULT_SEED
 
 
 def generate(*args, **kwargs):
+    """Generate the sample (see :func:`kit.synth.generator.generate`)."""
     from kit.synth.generator import generate as _generate
 
     return _generate(*args, **kwargs)

@@ -11,6 +11,7 @@ from kit.synth import plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``kit synth``."""
     parser.add_argument("--seed", type=int, default=plan.DEFAULT_SEED, help=f"random seed (default {plan.DEFAULT_SEED})")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: data/sample at scale 1, bench/data/scale-X otherwise)")
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``kit synth``; returns the exit status."""
     from kit.synth import io
     from kit.synth.generator import generate
 

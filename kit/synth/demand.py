@@ -19,6 +19,8 @@ from kit.synth import plan
 
 @dataclass
 class PromoInstance:
+    """One promotion of the plan placed in one year (day indices)."""
+
     promotion_id: str
     spec: plan.Promo
     year: int
@@ -35,6 +37,8 @@ class PromoInstance:
 
 @dataclass
 class Demand:
+    """Expected demand per day and category, with the promotions' effects."""
+
     base: np.ndarray              # [day] baseline orders (all categories)
     count_mult: np.ndarray        # [day, category] on regular baseline orders
     value_mult: np.ndarray        # [day, category]
@@ -45,10 +49,12 @@ class Demand:
 
 
 def day_index(day: dt.date) -> int:
+    """Days since the generator's first day."""
     return (day - plan.START).days
 
 
 def build(n_days: int, scale: float) -> Demand:
+    """The demand of ``n_days`` days at ``scale``."""
     days = np.arange(n_days)
     dates = np.array([plan.START + dt.timedelta(days=int(t)) for t in days])
     doy = np.array([d.timetuple().tm_yday for d in dates], dtype=float)

@@ -48,6 +48,8 @@ class Streams:
 
 @dataclass
 class Calendar:
+    """The generated days with their year, month and quarter."""
+
     dates: list
     n_days: int
     year: np.ndarray          # 0 = 2024, 1 = 2025
@@ -74,6 +76,8 @@ class Calendar:
 
 @dataclass
 class Users:
+    """The generated users: signup, membership, tier."""
+
     n: int
     signup_day: np.ndarray        # day index (negative = before 2024), sorted ascending
     signup_s: np.ndarray          # local seconds since START
@@ -89,6 +93,7 @@ class Users:
 
 
 def build_users(rng: np.random.Generator, n_days: int, scale: float) -> Users:
+    """Draw the users for ``n_days`` days at ``scale``."""
     n = int(round(plan.USERS * scale))
     n_old = int(round(n * plan.USERS_BEFORE_2024))
     old_days = rng.integers(-730, 0, n_old)
@@ -163,6 +168,8 @@ def expected_conversion(cal: Calendar, users: Users) -> np.ndarray:
 
 @dataclass
 class Cells:
+    """Orders to draw per (day, category, channel, cause, pool) cell."""
+
     day: np.ndarray
     category: np.ndarray
     channel: np.ndarray
@@ -174,6 +181,7 @@ class Cells:
 
 
 def build_cells(cal: Calendar, dem: demand_mod.Demand, med: media_mod.MediaPlan) -> Cells:
+    """The order cells from the calendar, the demand and the media plan."""
     share = np.asarray(plan.CATEGORY_ORDER_SHARE)
     mean_value = float(np.dot(share, plan.CATEGORY_MEAN_GMV))
     ch_index = {c: i for i, c in enumerate(plan.CHANNELS)}
@@ -217,6 +225,8 @@ def build_cells(cal: Calendar, dem: demand_mod.Demand, med: media_mod.MediaPlan)
 
 @dataclass
 class ExperimentState:
+    """One planted experiment: its window, every user's arm and first exposure."""
+
     spec: plan.Experiment
     start_day: int
     end_day: int

@@ -43,10 +43,12 @@ def id_array(prefix: str, numbers: np.ndarray, width: int, null: np.ndarray | No
 
 
 def dictionary(names: tuple[str, ...], codes: np.ndarray) -> pa.DictionaryArray:
+    """A dictionary-encoded Arrow column of ``names`` indexed by ``codes``."""
     return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int8)), pa.array(list(names), pa.string()))
 
 
 def write_table(table: pa.Table, path: Path) -> None:
+    """Write one table as Parquet, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Timestamps (nearly sorted) compress best as deltas; everything else as dictionaries.
     stamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
@@ -76,6 +78,7 @@ class ParquetOut:
 
 
 def sha256(path: Path) -> str:
+    """The SHA-256 of a file, hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -89,6 +92,7 @@ def data_files(folder: Path) -> list[Path]:
 
 
 def write_manifest(folder: Path) -> dict[str, str]:
+    """Write the folder's manifest (file → SHA-256) and return it."""
     folder = Path(folder)
     entries = {p.relative_to(folder).as_posix(): sha256(p) for p in data_files(folder)}
     text = "".join(f"{digest}  {name}\n" for name, digest in sorted(entries.items()))
@@ -97,6 +101,7 @@ def write_manifest(folder: Path) -> dict[str, str]:
 
 
 def read_manifest(folder: Path) -> dict[str, str]:
+    """The folder's manifest (file → SHA-256)."""
     path = Path(folder) / MANIFEST
     entries = {}
     for line in path.read_text(encoding="utf-8").splitlines():

@@ -18,11 +18,13 @@ from kit.synth import plan
 
 
 def hill(adstocked: np.ndarray, half_saturation: float, shape: float) -> np.ndarray:
+    """Hill saturation of adstocked spend: 0.5 at ``half_saturation``."""
     ratio = np.power(np.maximum(adstocked, 0.0) / half_saturation, shape)
     return ratio / (1.0 + ratio)
 
 
 def adstock(weekly_spend: np.ndarray, theta: float) -> np.ndarray:
+    """Geometric adstock of weekly spend with carry-over ``theta``."""
     out = np.empty_like(weekly_spend, dtype=float)
     carry = 0.0
     for w, spend in enumerate(weekly_spend):
@@ -114,6 +116,8 @@ def _dark_flights(rng: np.random.Generator, n_weeks: int, blocked: np.ndarray, o
 
 @dataclass
 class MediaPlan:
+    """Spend per channel and day, and the incremental GMV it causes."""
+
     daily_spend: np.ndarray          # [channel, day], rounded to the cent
     weekly_spend: np.ndarray         # [channel, week]
     weekly_adstock: np.ndarray
@@ -128,6 +132,7 @@ class MediaPlan:
 
 
 def build(rng: np.random.Generator, n_days: int, year_of_day: np.ndarray, scale: float) -> MediaPlan:
+    """The media plan of ``n_days`` days at ``scale``."""
     n_weeks = (n_days + 6) // 7
     channels = plan.PAID
     year_of_week = year_of_day[np.minimum(np.arange(n_weeks) * 7, n_days - 1)]

@@ -1,6 +1,6 @@
 """The planted parameters of the sample data: every effect the analyses must recover is set here.
 
-Numbers follow ../shared/domain.md (AOV ~290 yuan, +40% YoY, ad conversion < 3%, presale ~40% of
+Numbers follow docs/domain.md (AOV ~290 yuan, +40% YoY, ad conversion < 3%, presale ~40% of
 festival orders, Douyin ROAS ~4.2, Xiaohongshu ~1.8 against 2.5, ...). The generator reads only
 this module for its parameters, and truth.json echoes them, so there is one place to change them.
 """
@@ -144,6 +144,8 @@ MEMBER_ACTIVITY = 1.5                        # members visit more often
 
 @dataclass(frozen=True)
 class Promo:
+    """A planted promotion: dates, kind, categories and effects."""
+
     key: str                          # id suffix; promotion_id = f"{year}_{key}"
     name: str
     kind: str
@@ -202,6 +204,8 @@ PROMOS = (
 
 @dataclass(frozen=True)
 class Experiment:
+    """A planted experiment: window, arms and effects."""
+
     experiment_id: str
     quarter: str
     start: dt.date

@@ -308,6 +308,7 @@ def _overview(run, orders: dict) -> dict:
 
 
 def build(run, orders: dict, logged: dict, seed: int) -> dict:
+    """The planted truths written to ``truth.json``."""
     sizes = dict(sorted(run.out.rows.items()))
     return {
         "seed": int(seed),
