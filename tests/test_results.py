@@ -10,7 +10,9 @@ import pandas as pd
 
 import kit.promo as promo
 from kit.promo.impact import no_substitutes
-from kit.results import Table, format_money, format_number
+from kit.format import figure as format_money
+from kit.format import significant as format_number
+from kit.results import Table
 from tests.test_promo import simulate_series
 
 # A float printed with more digits than any display shows: 7+ significant digits after the point.
