@@ -613,7 +613,8 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         # would give intervals too narrow; scale them to the unbiased variance, RSS / (n − p).
         residuals = residuals * np.sqrt(len(residuals) / max(len(residuals) - len(solution), 1))
         block = block_weeks or max(2, int(round(len(y) ** (1 / 3))))
-        # Draws restart from the fit and stop at a looser tolerance: their spread dwarfs 1e-6.
+        # Draws restart from the fit and are solved as tightly as the fit: a draw stopped early ends
+        # where the CPU's rounding led the optimiser, and the interval's shown digits moved with it.
         def resampled():
             noise = np.zeros(len(y))
             draw = _block_residuals(residuals, block, rng)
@@ -622,7 +623,7 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
             noise[weight > 0] = draw
             return fitted + noise
 
-        model.draws = np.stack([problem.solve(solution, resampled(), tol=1e-6).x for _ in range(bootstrap)])
+        model.draws = np.stack([problem.solve(solution, resampled(), tol=1e-10).x for _ in range(bootstrap)])
 
     if compare_shapes:
         other = "logistic" if saturation == "hill" else "hill"
