@@ -42,6 +42,13 @@ def format_money(value: float, digits: int = 4) -> str:
     return "0" if shown == "-0" else shown
 
 
+def money_unit(frame) -> str:
+    """The currency word a kit table carries from its params (``attrs["money_unit"]``: yuan, USD, ...).
+
+    Tables built without params (a user's own pandas frame) read as yuan, the sample's currency."""
+    return getattr(frame, "attrs", {}).get("money_unit", "yuan")
+
+
 def display_frame(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """A copy for display: floats to ``digits`` significant digits, large integers with thousands separators."""
     shown = frame.copy()

@@ -32,7 +32,7 @@ import scipy.linalg
 
 from kit.channel._common import as_frame, known_channels
 from kit.contract import require_columns
-from kit.results import Result
+from kit.results import Result, money_unit
 
 MODELS = ("first", "last", "linear", "time_decay", "position", "markov", "shapley")
 POSITION_WEIGHTS = (0.4, 0.2, 0.4)  # first, middle (shared), last: the usual U-shape
@@ -306,6 +306,7 @@ class AttributionResult(Result):
     table: pd.DataFrame
     removal: pd.DataFrame | None = None
     observed: dict = field(default_factory=dict)
+    unit: str = "yuan"  # the money's word (params' currency), from the paths' attrs
 
     title = "Multi-touch attribution"
 
@@ -323,7 +324,7 @@ class AttributionResult(Result):
         if not self.observed.get("journeys"):
             return ["No data: no journeys (touches or orders) in the period, so there is nothing to attribute."]
         return [f"Observed totals: {self.observed.get('conversions', 0):,.0f} conversions, "
-                f"{self.observed.get('value', 0):,.0f} yuan; every model hands out exactly these."]
+                f"{self.observed.get('value', 0):,.0f} {self.unit}; every model hands out exactly these."]
 
 
 def attribution(paths: Any, model: "str | Sequence[str]" = "markov", *, channels: Iterable[str] | None = None,
@@ -360,4 +361,4 @@ def attribution(paths: Any, model: "str | Sequence[str]" = "markov", *, channels
     total_value = j.value.sum()
     table["share"] = table["value"] / total_value if total_value > 0 else np.nan
     return AttributionResult(table, removal, {"conversions": float(j.conversions.sum()), "value": float(total_value),
-                                              "journeys": float((j.conversions + j.nulls).sum())})
+                                              "journeys": float((j.conversions + j.nulls).sum())}, money_unit(paths))

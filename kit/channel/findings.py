@@ -10,8 +10,8 @@ from kit.channel.summary import ChannelSummary
 from kit.stats import format_roas
 
 
-def _yuan(value: float) -> str:
-    return f"{value:,.0f} yuan"
+def _money(value: float, unit: str) -> str:
+    return f"{value:,.0f} {unit}"
 
 
 def _listing(items: list[str]) -> str:
@@ -28,7 +28,7 @@ def targets_text(summary: ChannelSummary) -> str:
     missed = paid[paid["target_met"] == False]  # noqa: E712
     missed_text = [f"{r.channel} {format_roas(r.roas)} against {format_roas(r.target_roas)}" for r in missed.itertuples()]
     best = paid.sort_values("roas", ascending=False).iloc[0]
-    return (f"In {summary.quarter} the paid channels spent {_yuan(total.spend)} and closed {_yuan(total.gmv)} of last-touch GMV, "
+    return (f"In {summary.quarter} the paid channels spent {_money(total.spend, summary.unit)} and closed {_money(total.gmv, summary.unit)} of last-touch GMV, "
             f"a blended ROAS of {format_roas(total.roas)}. {len(met)} of {len(met) + len(missed)} paid channels with a target met it; "
             f"missed: {_listing(missed_text)}. Highest last-touch ROAS: {best.channel} {format_roas(best.roas)}. "
             f"Natural traffic was {summary.natural_share:.1%} of sessions.")
@@ -58,7 +58,7 @@ def model_text(model: ResponseModel, period) -> str:
     parts = [f"{r.channel} {format_roas(r.roas)} (95% interval {format_roas(r.roas_ci_low)}–{format_roas(r.roas_ci_high)})"
              for r in table.sort_values("roas", ascending=False).itertuples()]
     text = (f"The response model ({model.kind} saturation, R² {model.r2:.3f} on {int(model.kept.sum())} weeks without promotion "
-            f"distortion) puts the incremental ROAS of the period at {_listing(parts)}. One more yuan at current spend returns most "
+            f"distortion) puts the incremental ROAS of the period at {_listing(parts)}. One more {model.unit} at current spend returns most "
             f"in {ranked.iloc[0].channel} (marginal ROAS {format_roas(ranked.iloc[0].mroas, 2)}) and least in "
             f"{ranked.iloc[-1].channel} ({format_roas(ranked.iloc[-1].mroas, 2)}).")
     below = table[table["mroas_ci_high"] < 1]
@@ -82,9 +82,9 @@ def reallocation_text(plan: Reallocation, bounds: float) -> str:
     total = t[t["channel"] == "total"].iloc[0]
     budget = "keeping the total budget" if plan.target_roas is None else \
         f"sizing the budget for a blended ROAS of {format_roas(plan.target_roas, 2)} ({total.change_pct:+.0%} spend)"
-    text = (f"Equalising marginal ROAS within ±{bounds:.0%} per channel and {budget} of {_yuan(total.proposed_spend)} over "
+    text = (f"Equalising marginal ROAS within ±{bounds:.0%} per channel and {budget} of {_money(total.proposed_spend, plan.unit)} over "
             f"{plan.weeks} weeks means more for {_listing(more_text)} and less for {_listing(less_text)}. The model expects "
-            f"{change:+,.0f} yuan of GMV (95% interval {low:+,.0f} to {high:+,.0f}); blended ROAS "
+            f"{change:+,.0f} {plan.unit} of GMV (95% interval {low:+,.0f} to {high:+,.0f}); blended ROAS "
             f"{format_roas(plan.blended_before, 2)} → {format_roas(plan.blended_after, 2)}.")
     if np.isfinite(low) and low <= 0 <= high:
         text += " The interval includes zero: the gain is not established by the data, so move budget in steps and measure."

@@ -30,7 +30,7 @@ from scipy.signal import lfilter
 from kit.channel._common import as_frame
 from kit.contract import require_columns
 from kit.quarter import Quarter
-from kit.results import Result
+from kit.results import Result, money_unit
 from kit.stats import format_roas
 
 SATURATIONS = ("hill", "logistic")
@@ -274,6 +274,7 @@ class ResponseModel(Result):
     aic_tolerance: float = 2.0
     disagreement: float = 0.2
     seed: int = 0
+    unit: str = "yuan"  # the money's word (params' currency), from the weekly table's attrs
 
     title = "Response model: ROAS and marginal ROAS by channel"
 
@@ -451,7 +452,7 @@ class ResponseModel(Result):
         return self.roas()
 
     def display(self, period: Any = None) -> pd.DataFrame:
-        """The ROAS table as analysts read it: money in yuan, ROAS as 'N:1' with its interval."""
+        """The ROAS table as analysts read it: money rounded (``unit``), ROAS as 'N:1' with its interval."""
         t = self.roas(period)
         shown = pd.DataFrame({
             "channel": t["channel"], "spend": t["spend"].map(lambda v: f"{v:,.0f}"), "modelled GMV": t["gmv"].map(lambda v: f"{v:,.0f}"),
@@ -584,7 +585,7 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, kind, weight)
         solution = problem.fit().x
         return ResponseModel(weeks, spend, y, channels, kind, base_names, problem, solution, spend_scale, target_scale,
-                             np.empty((0, len(solution))), period)
+                             np.empty((0, len(solution))), period, unit=money_unit(frame))
 
     # Each shape is fitted once: "auto" picks the lower AIC of both fits, and the comparison with the
     # other shape reuses its fit.

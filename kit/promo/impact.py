@@ -146,6 +146,7 @@ class PromotionReview(Result):
     cost: dict
     daily: pd.DataFrame
     notes_extra: tuple = ()
+    unit: str = "yuan"  # the money's word in findings and axes (params' currency)
 
     @property
     def title(self) -> str:
@@ -166,6 +167,10 @@ class PromotionReview(Result):
         other = self.store.cannibalised.warnings if self.store.cannibalised is not None else []
         return list(self.notes_extra) + list(self.lift.warnings) + [f"non-promoted model: {w}" for w in other]
 
+    def plot(self, axes=None, **kwargs):
+        """The lift's three panels (:func:`kit.promo.plots.plot_lift`) with money in the params' currency."""
+        return self.lift.plot(axes=axes, unit=self.unit, **kwargs)
+
     def verdict(self) -> str:
         """A plain-language finding computed from the numbers (Markdown)."""
         during, after, net = (self.lift.row(p) for p in ("during", "after", "net"))
@@ -174,25 +179,25 @@ class PromotionReview(Result):
         cannibal = self.store.table.iloc[1] if self.store.cannibalised is not None else None
         sig = net["pvalue"] < self.lift.alpha
         lines = [f"**{self.name}** ({self.lift.start} – {self.lift.end}): the promoted categories sold "
-                 f"{format_money(during['actual'])} yuan against {format_money(during['predicted'])} expected without the promotion, "
-                 f"so **{format_money(during['effect'])} yuan incremental during the event** "
+                 f"{format_money(during['actual'])} {self.unit} against {format_money(during['predicted'])} expected without the promotion, "
+                 f"so **{format_money(during['effect'])} {self.unit} incremental during the event** "
                  f"({level} interval {format_money(during['ci_low'])} to {format_money(during['ci_high'])}, {during['rel_effect']:+.0%})."]
         if after["days"] > 0:
-            lines.append(f"In the {int(after['days'])} days after it they sold {format_money(abs(after['effect']))} yuan "
+            lines.append(f"In the {int(after['days'])} days after it they sold {format_money(abs(after['effect']))} {self.unit} "
                          f"{'less' if after['effect'] < 0 else 'more'} than the counterfactual "
                          f"({format_money(after['ci_low'])} to {format_money(after['ci_high'])})"
                          + (", demand pulled forward" if after["ci_high"] < 0 else "")
-                         + f"; net of that, **{format_money(net['effect'])} yuan** ({format_money(net['ci_low'])} to {format_money(net['ci_high'])}), "
+                         + f"; net of that, **{format_money(net['effect'])} {self.unit}** ({format_money(net['ci_low'])} to {format_money(net['ci_high'])}), "
                          + ("clearly above zero." if sig and net["effect"] > 0 else
                             "clearly below zero." if sig else "not distinguishable from zero."))
         if cannibal is not None:
-            lines.append(f"Non-promoted categories moved {'+' if cannibal['effect'] > 0 else ''}{format_money(cannibal['effect'])} yuan "
+            lines.append(f"Non-promoted categories moved {'+' if cannibal['effect'] > 0 else ''}{format_money(cannibal['effect'])} {self.unit} "
                          f"({format_money(cannibal['ci_low'])} to {format_money(cannibal['ci_high'])})"
                          + (", sales lost to the promotion" if cannibal["ci_high"] < 0 else "")
-                         + f"; the store's net incremental GMV is **{format_money(store['effect'])} yuan** "
+                         + f"; the store's net incremental GMV is **{format_money(store['effect'])} {self.unit}** "
                          f"({format_money(store['ci_low'])} to {format_money(store['ci_high'])}).")
         if self.roi is not None:
-            lines.append(f"Against a cost of {format_money(self.cost['cost'])} yuan (discounts {format_money(self.cost['discount'])}, extra ad "
+            lines.append(f"Against a cost of {format_money(self.cost['cost'])} {self.unit} (discounts {format_money(self.cost['discount'])}, extra ad "
                          f"spend {format_money(self.cost['extra_ad_spend'])}) the incremental ROI is "
                          f"**{format_roas(self.roi.value('incremental ROAS'), 2)}** "
                          f"({format_roas(self.roi.value('incremental ROAS', 'ci_low'), 2)} to "
@@ -251,7 +256,8 @@ def review(source, promotion_id: str, params=None, *, post_days: int | None = No
         roi = incremental_roi(store.store_draws, cost["cost"], incremental=store.value("store net incremental"),
                               event_gmv=kpis.value("event GMV (orders of the promotion)"), alpha=alpha)
     return PromotionReview(promotion_id=str(promotion_id), name=str(row["name"]), kind=str(row["kind"]), lift=main,
-                           store=store, roi=roi, kpis=kpis, cost=cost, daily=table, notes_extra=tuple(notes))
+                           store=store, roi=roi, kpis=kpis, cost=cost, daily=table, notes_extra=tuple(notes),
+                           unit=params.currency.unit if params is not None else "yuan")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -264,6 +270,7 @@ class QuarterReview(Result):
     quarter: str
     reviews: dict
     failures: dict
+    unit: str = "yuan"
 
     @property
     def title(self) -> str:
@@ -306,8 +313,8 @@ class QuarterReview(Result):
         reading = (f"{share:.0%} of it truly incremental" if share >= 0 else
                    "on balance the store sold less than it would have without them")
         lines = [f"In {self.quarter}, {len(table)} promotion{'s' if len(table) != 1 else ''} added an estimated "
-                 f"**{format_money(total_store)} yuan** of store GMV net of pull-forward and cannibalisation, against "
-                 f"{format_money(naive_total)} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
+                 f"**{format_money(total_store)} {self.unit}** of store GMV net of pull-forward and cannibalisation, against "
+                 f"{format_money(naive_total)} {self.unit} of event GMV booked on their orders ({reading})." if naive_total else ""]
         if len(clear):  # rank only promotions whose store effect is clearly positive
             best = clear.sort_values("incremental_roas", ascending=False).iloc[0]
             lines.append(f"Of the promotions with a clearly positive store effect, the best return on its cost was "
@@ -337,4 +344,4 @@ def review_quarter(source, params) -> QuarterReview:
             reviews[pid] = review(source, pid, params)
         except ValueError as error:
             failures[pid] = str(error)
-    return QuarterReview(quarter=params.quarter, reviews=reviews, failures=failures)
+    return QuarterReview(quarter=params.quarter, reviews=reviews, failures=failures, unit=params.currency.unit)
