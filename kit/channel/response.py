@@ -254,6 +254,9 @@ def _period_mask(weeks: pd.Series, period: Any) -> np.ndarray:
     return mask
 
 
+ADSTOCK_ZERO = 1e-9  # a weekly carry-over below this is the bound 0 (see _channel_values)
+
+
 @dataclass(repr=False)
 class ResponseModel(Result):
     """A fitted response model; see the module docstring. Build it with :func:`response_model`."""
@@ -283,7 +286,9 @@ class ResponseModel(Result):
         """The channel parameters in yuan; ``params`` is one parameter vector or draws × parameters."""
         nonlinear, _, beta = self.problem.split(params)
         return {
-            "adstock": nonlinear[..., 0],
+            # The bound θ = 0 is reached only up to the solver's last bits (1e-17 … 1e-42 on one CPU,
+            # other digits on another): below ADSTOCK_ZERO it is no carry-over, and shown as 0.
+            "adstock": np.where(nonlinear[..., 0] < ADSTOCK_ZERO, 0.0, nonlinear[..., 0]),
             "half_saturation": nonlinear[..., 1] / (1 - nonlinear[..., 0]) * self.spend_scale,  # yuan of adstocked spend
             "shape": nonlinear[..., 2] if self.kind == "hill" else np.full(nonlinear.shape[:-1], np.nan),  # logistic: no shape
             "beta": beta * self.target_scale,                          # weekly GMV at full saturation
