@@ -2,7 +2,8 @@
 
 Every function takes a number (None and NaN print as "–") and returns a string. Money takes the
 currency symbol as an argument (``symbol="¥"`` by default), so a project in another currency
-passes its own.
+passes its own; amounts in words take the currency's word (``unit="yuan"`` by default, else
+``Params.currency.unit``: "12,345 USD").
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 MISSING = "–"
 YUAN = "¥"
+UNIT = "yuan"  # the word after amounts when no params say otherwise (the sample is in CNY)
 
 
 def _missing(value) -> bool:
@@ -76,6 +78,18 @@ def money(value: float, symbol: str = YUAN) -> str:
     if magnitude >= 1000:
         return f"{sign}{symbol}{magnitude:,.0f}"
     return f"{sign}{symbol}{magnitude:,.1f}"
+
+
+def money_unit(frame) -> str:
+    """The currency word a kit table carries from its params (``attrs["money_unit"]``: yuan, USD, ...).
+
+    Tables built without params (a user's own pandas frame) read as yuan, the sample's currency."""
+    return getattr(frame, "attrs", {}).get("money_unit", UNIT)
+
+
+def in_unit(value: float, unit: str = UNIT, signed: bool = False) -> str:
+    """A whole amount followed by the currency's word: 12,345 yuan, +1,200 USD (``Currency.unit``)."""
+    return f"{amount(value, signed)} {unit}"
 
 
 def amount(value: float, signed: bool = False) -> str:

@@ -48,11 +48,20 @@ class Channel(_Model):
     target_roas: float | None = Field(default=None, gt=0)
 
 
+# Currencies whose amounts read better with a word than with the ISO code.
+UNIT_WORDS = {"CNY": "yuan", "JPY": "yen"}
+
+
 class Currency(_Model):
     """The currency money is shown in: its ISO code and the symbol put before amounts."""
 
     code: str = Field(default="CNY", min_length=3, max_length=3)
     symbol: str = Field(default="¥", min_length=1)
+
+    @property
+    def unit(self) -> str:
+        """The word put after amounts in tables, findings and axis labels: 'yuan' for CNY, else the code (USD)."""
+        return UNIT_WORDS.get(self.code, self.code)
 
 
 class Targets(_Model):

@@ -11,7 +11,9 @@ import html
 
 import pandas as pd
 
-from kit.format import significant
+from kit.format import money_unit, significant
+
+__all__ = ["Result", "Table", "display_frame", "frame_html", "frame_text", "money_unit"]
 
 
 def display_frame(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:

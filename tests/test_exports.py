@@ -293,3 +293,30 @@ def test_plausibility_warnings_are_shown_not_raised(tmp_path, capsys):
     again = kit.connect(folder)
     again.table("orders")
     assert len(again.warnings["orders"]) == 3
+
+
+def test_plausibility_warnings_are_on_the_report_index(tmp_path):
+    """The index lists the warnings of the contract check the report ran (here over a source whose
+    only notebook is skipped, so no kernel starts)."""
+    import numpy as np
+
+    from kit import config
+    from kit.report.runner import build_reports
+
+    n = 200
+    orders = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(n)], "user_id": "u1", "session_id": None,
+        "paid_at": pd.date_range("2025-10-01", periods=n, freq="6h").strftime("%Y-%m-%d %H:%M:%S"),
+        "gmv": np.random.default_rng(3).uniform(50, 500, n).round(2), "discount": 0.0, "channel": "douyin",
+        "promotion_id": None, "is_presale": False, "status": "paid"})
+    orders.loc[7, "gmv"] = 12_345_600.0
+    folder = write({"orders": orders}, tmp_path / "csv", "csv")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    funnel = config.NOTEBOOKS_DIR / "03_funnel_dropoff.ipynb"  # needs events and sessions: skipped
+    (notebooks / funnel.name).write_bytes(funnel.read_bytes())
+    [report] = build_reports(["2025Q4"], out=tmp_path / "out", source=str(folder), notebooks_dir=notebooks,
+                             progress=False)
+    index = (report.folder / "index.html").read_text()
+    assert "1 plausibility warning about the data (not errors" in index
+    assert "column &#39;gmv&#39;: amounts far beyond the rest" in index or "column 'gmv': amounts far beyond the rest" in index

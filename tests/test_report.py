@@ -128,7 +128,7 @@ def test_pages_have_no_code_no_parameters_and_nothing_external(good_run):
 def test_index_lists_reports_with_status_duration_and_tiles(good_run):
     _, folder = good_run
     index = (folder / "index.html").read_text()
-    assert index.count('class="kit-tile"') == 8  # KPI tiles from kit.overview on the fixture shop
+    assert index.count('class="kit-tile"') == 9  # KPI tiles from kit.overview on the fixture shop (8 KPIs and the 30-day repurchase)
     for name in ("01_alpha", "02_beta"):
         assert f'href="{name}.html"' in index and f'data-notebook="{name}" data-status="ok"' in index
     assert re.search(r'class="kit-duration">\d+\.\d s<', index)

@@ -63,7 +63,7 @@ def test_index_tiles_show_the_sample_kpis(quarter_report):
 
     expected = reference_kpis(raw, "2025Q4", basis=kit.params.load("2025Q4").gmv_basis)
     index = (folder / "index.html").read_text()
-    assert index.count('class="kit-tile"') == 8
+    assert index.count('class="kit-tile"') == 9  # 8 KPIs and the 30-day repurchase
     assert f">{money(expected['gmv'])}</div>" in index
     assert f">{expected['buyers']:,}</div>" in index
     assert not math.isnan(expected["repurchase_rate"]) and f">{expected['repurchase_rate']:.1%}</div>" in index
@@ -128,7 +128,7 @@ def test_index_and_a_report_render_offline_in_chromium(quarter_report, tmp_path)
             page = guard.watch(context.new_page())
             page.goto((folder / "index.html").as_uri(), wait_until="load")
             tiles = page.locator(".kit-tile")
-            assert tiles.count() == 8
+            assert tiles.count() == 9
             for i in range(tiles.count()):
                 assert tiles.nth(i).is_visible()
                 assert tiles.nth(i).locator(".kit-tile-value").inner_text().strip() not in ("", "–")

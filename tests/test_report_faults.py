@@ -106,7 +106,8 @@ class Lab:
     def started(self) -> int:
         return len(list(self.signals.glob("started-*")))
 
-    def wait_started(self, count: int, run: subprocess.Popen, seconds: float = 90) -> None:
+    def wait_started(self, count: int, run: subprocess.Popen, seconds: float = 240) -> None:
+        # generous: under CI's load (the parity suite's Spark beside it) a kernel took over 90 s to start
         deadline = time.monotonic() + seconds
         while self.started() < count and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)

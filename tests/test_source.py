@@ -61,7 +61,7 @@ def test_contract_is_checked_once_per_source(tmp_path, monkeypatch):
 
 def test_check_counts_every_table(tmp_path):
     counts = kit.connect(write(valid_tables(), tmp_path / "d")).check()
-    assert counts["orders"] == 3 and counts["order_items"] == 4 and len(counts) == 9
+    assert counts["orders"] == 3 and counts["order_items"] == 4 and len(counts) == 10
 
 
 def test_missing_table_and_unknown_sources(tmp_path):

@@ -32,6 +32,7 @@ import scipy.linalg
 
 from kit.channel._common import known_channels
 from kit.contract import require_columns
+from kit.format import money_unit
 from kit.inputs import as_frame
 from kit.results import Result
 
@@ -308,6 +309,7 @@ class AttributionResult(Result):
     table: pd.DataFrame
     removal: pd.DataFrame | None = None
     observed: dict = field(default_factory=dict)
+    unit: str = "yuan"  # the money's word (params' currency), from the paths' attrs
 
     title = "Multi-touch attribution"
 
@@ -325,7 +327,7 @@ class AttributionResult(Result):
         if not self.observed.get("journeys"):
             return ["No data: no journeys (touches or orders) in the period, so there is nothing to attribute."]
         return [f"Observed totals: {self.observed.get('conversions', 0):,.0f} conversions, "
-                f"{self.observed.get('value', 0):,.0f} yuan; every model hands out exactly these."]
+                f"{self.observed.get('value', 0):,.0f} {self.unit}; every model hands out exactly these."]
 
 
 def attribution(paths: Any, model: "str | Sequence[str]" = "markov", *, channels: Iterable[str] | None = None,
@@ -362,4 +364,4 @@ def attribution(paths: Any, model: "str | Sequence[str]" = "markov", *, channels
     total_value = j.value.sum()
     table["share"] = table["value"] / total_value if total_value > 0 else np.nan
     return AttributionResult(table, removal, {"conversions": float(j.conversions.sum()), "value": float(total_value),
-                                              "journeys": float((j.conversions + j.nulls).sum())})
+                                              "journeys": float((j.conversions + j.nulls).sum())}, money_unit(paths))

@@ -10,8 +10,8 @@ from kit.channel.response import ResponseModel
 from kit.channel.summary import ChannelSummary
 
 
-def _yuan(value: float) -> str:
-    return f"{value:,.0f} yuan"
+def _money(value: float, unit: str) -> str:
+    return f"{value:,.0f} {unit}"
 
 
 def targets_text(summary: ChannelSummary) -> str:
@@ -23,7 +23,8 @@ def targets_text(summary: ChannelSummary) -> str:
     missed = paid[paid["target_met"] == False]  # noqa: E712
     missed_text = [f"{r.channel} {fmt.roas(r.roas)} against {fmt.roas(r.target_roas)}" for r in missed.itertuples()]
     best = paid.sort_values("roas", ascending=False).iloc[0]
-    return (f"In {summary.quarter} the paid channels spent {_yuan(total.spend)} and closed {_yuan(total.gmv)} of last-touch GMV, "
+    spent, closed = fmt.in_unit(total.spend, summary.unit), fmt.in_unit(total.gmv, summary.unit)
+    return (f"In {summary.quarter} the paid channels spent {spent} and closed {closed} of last-touch GMV, "
             f"a blended ROAS of {fmt.roas(total.roas)}. {len(met)} of {len(met) + len(missed)} paid channels with a target met it; "
             f"missed: {fmt.listing(missed_text)}. Highest last-touch ROAS: {best.channel} {fmt.roas(best.roas)}. "
             f"Natural traffic was {summary.natural_share:.1%} of sessions.")
@@ -55,7 +56,7 @@ def model_text(model: ResponseModel, period) -> str:
     parts = [f"{r.channel} {fmt.roas(r.roas)} (95% interval {fmt.roas(r.roas_ci_low)}–{fmt.roas(r.roas_ci_high)})"
              for r in table.sort_values("roas", ascending=False).itertuples()]
     text = (f"The response model ({model.kind} saturation, R² {model.r2:.3f} on {int(model.kept.sum())} weeks without promotion "
-            f"distortion) puts the incremental ROAS of the period at {fmt.listing(parts)}. One more yuan at current spend returns most "
+            f"distortion) puts the incremental ROAS of the period at {fmt.listing(parts)}. One more {model.unit} at current spend returns most "
             f"in {ranked.iloc[0].channel} (marginal ROAS {fmt.roas(ranked.iloc[0].mroas, 2)}) and least in "
             f"{ranked.iloc[-1].channel} ({fmt.roas(ranked.iloc[-1].mroas, 2)}).")
     below = table[table["mroas_ci_high"] < 1]
@@ -80,9 +81,9 @@ def reallocation_text(plan: Reallocation, bounds: float) -> str:
     total = t[t["channel"] == "total"].iloc[0]
     budget = "keeping the total budget" if plan.target_roas is None else \
         f"sizing the budget for a blended ROAS of {fmt.roas(plan.target_roas, 2)} ({total.change_pct:+.0%} spend)"
-    text = (f"Equalising marginal ROAS within ±{bounds:.0%} per channel and {budget} of {_yuan(total.proposed_spend)} over "
+    text = (f"Equalising marginal ROAS within ±{bounds:.0%} per channel and {budget} of {fmt.in_unit(total.proposed_spend, plan.unit)} over "
             f"{plan.weeks} weeks means more for {fmt.listing(more_text)} and less for {fmt.listing(less_text)}. The model expects "
-            f"{change:+,.0f} yuan of GMV (95% interval {low:+,.0f} to {high:+,.0f}); blended ROAS "
+            f"{fmt.in_unit(change, plan.unit, signed=True)} of GMV (95% interval {low:+,.0f} to {high:+,.0f}); blended ROAS "
             f"{fmt.roas(plan.blended_before, 2)} → {fmt.roas(plan.blended_after, 2)}.")
     if np.isfinite(low) and low <= 0 <= high:
         text += " The interval includes zero: the gain is not established by the data, so move budget in steps and measure."

@@ -165,5 +165,6 @@ def paths(source: Any, quarter: "str | Quarter", lookback: "str | pd.Timedelta |
         "orders": orders_total, "gmv": gmv_total,
         "orders_without_touch": orders_total - int(frame["conversions"].sum()),
         "gmv_without_touch": gmv_total - float(frame["value"].sum()),
+        "money_unit": p.currency.unit,  # the word attribution's notes put after amounts
     })
     return frame

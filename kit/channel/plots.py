@@ -1,4 +1,5 @@
 """Channel plots, seaborn style: ``data=`` a table from kit.channel, column names, ``ax=``; return the Axes.
+Money axes are labelled with ``unit`` (``params.currency.unit``: yuan, USD, ...).
 
 Nothing here is random (no bootstrapped error bars: seaborn's are switched off; the intervals
 shown are the model's own, seeded ones).
@@ -52,7 +53,8 @@ def attribution_comparison(data: pd.DataFrame, channel: str = "channel", model: 
 
 
 def response_curves(data: pd.DataFrame, x: str = "weekly_spend", y: str = "gmv", hue: str = "channel",
-                    current: str = "current", band: tuple[str, str] | None = ("gmv_ci_low", "gmv_ci_high"), ax=None):
+                    current: str = "current", band: tuple[str, str] | None = ("gmv_ci_low", "gmv_ci_high"), ax=None,
+                    unit: str = "yuan"):
     """Steady-state weekly GMV against weekly spend per channel, with its interval and the current spend marked."""
     ax = axes_for(ax)
     palette = sns.color_palette(n_colors=data[hue].nunique())
@@ -62,22 +64,22 @@ def response_curves(data: pd.DataFrame, x: str = "weekly_spend", y: str = "gmv",
             ax.fill_between(curve[x], curve[band[0]], curve[band[1]], color=colour, alpha=0.15, linewidth=0)
         now = curve[curve[current]]
         ax.scatter(now[x], now[y], color=colour, edgecolor="black", zorder=3, s=40)
-    ax.set_xlabel("weekly spend (yuan)")
-    ax.set_ylabel("weekly GMV from the channel (yuan)")
+    ax.set_xlabel(f"weekly spend ({unit})")
+    ax.set_ylabel(f"weekly GMV from the channel ({unit})")
     ax.set_title("Response curves (dots: current spend)")
     ax.legend(fontsize=8)
     return ax
 
 
 def reallocation(data: pd.DataFrame, channel: str = "channel", current: str = "current_spend", proposed: str = "proposed_spend",
-                 ax=None):
+                 ax=None, unit: str = "yuan"):
     """Paired bars of current and proposed spend per channel."""
     ax = axes_for(ax)
     rows = _rows(data, channel)
     long = rows.melt(id_vars=[channel], value_vars=[current, proposed], var_name="plan", value_name="spend")
     long["plan"] = long["plan"].map({current: "current", proposed: "proposed"})
     sns.barplot(data=long, x=channel, y="spend", hue="plan", errorbar=None, ax=ax)
-    ax.set_ylabel("spend in the period (yuan)")
+    ax.set_ylabel(f"spend in the period ({unit})")
     ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=30)
     ax.set_title("Budget: current vs proposed (equal marginal ROAS within bounds)")
@@ -85,14 +87,14 @@ def reallocation(data: pd.DataFrame, channel: str = "channel", current: str = "c
 
 
 def model_fit(data: pd.DataFrame, x: str = "week", actual: str = "actual", fitted: str = "fitted", base: str | None = "base",
-              ax=None):
+              ax=None, unit: str = "yuan"):
     """Weekly GMV: actual, the model's fit and its base (GMV without paid media)."""
     ax = axes_for(ax)
     ax.plot(data[x], data[actual], color="black", linewidth=1, label="actual")
     ax.plot(data[x], data[fitted], color="#1f77b4", label="model")
     if base is not None and base in data:
         ax.plot(data[x], data[base], color="#8c8c8c", linestyle="--", label="base (no paid media)")
-    ax.set_ylabel("weekly GMV (yuan)")
+    ax.set_ylabel(f"weekly GMV ({unit})")
     ax.set_title("Response model fit")
     ax.legend(fontsize=8)
     return ax

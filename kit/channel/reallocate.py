@@ -74,6 +74,7 @@ class Reallocation(Result):
     blended_after: float
     total_change: tuple[float, float, float]
     target_roas: float | None = None
+    unit: str = "yuan"  # the money's word, the model's
 
     title = "Budget reallocation: equal marginal ROAS within bounds"
 
@@ -81,7 +82,7 @@ class Reallocation(Result):
         return self.table.copy()
 
     def display(self) -> pd.DataFrame:
-        """Money in yuan, changes in %, marginal ROAS as 'N:1'."""
+        """Money rounded (in ``unit``), changes in %, marginal ROAS as 'N:1'."""
         t = self.table
         money = lambda v: "–" if pd.isna(v) else f"{v:,.0f}"  # noqa: E731
         signed = lambda v: "–" if pd.isna(v) else f"{v:+,.0f}"  # noqa: E731
@@ -97,7 +98,7 @@ class Reallocation(Result):
     @property
     def notes(self) -> list[str]:
         change, low, high = self.total_change
-        return [f"Over {self.weeks} weeks: modelled GMV change {change:+,.0f} yuan (95% interval {low:+,.0f} to {high:+,.0f}); "
+        return [f"Over {self.weeks} weeks: modelled GMV change {fmt.in_unit(change, self.unit, signed=True)} (95% interval {low:+,.0f} to {high:+,.0f}); "
                 f"blended ROAS of the paid channels {fmt.roas(self.blended_before, 2)} → {fmt.roas(self.blended_after, 2)}."]
 
 
@@ -118,7 +119,7 @@ def reallocate(model: ResponseModel, budget: float | None = None, bounds: "float
                target_roas: float | None = None, period: Any = None, alpha: float = 0.05) -> Reallocation:
     """Propose spend per channel for ``period`` (default: the model's period).
 
-    ``budget`` is the total for the period in yuan (default: what was spent); ``bounds`` the allowed
+    ``budget`` is the total for the period in the model's currency (default: what was spent); ``bounds`` the allowed
     move as a fraction of each channel's current spend (one number or a mapping per channel).
     ``target_roas`` instead finds the largest budget whose blended modelled ROAS is at least that.
     """
@@ -140,7 +141,7 @@ def reallocate(model: ResponseModel, budget: float | None = None, bounds: "float
         lowest, s_low = blended(low.sum())
         if lowest < target_roas:
             raise ValueError(f"a blended ROAS of {fmt.roas(target_roas, 2)} cannot be reached within the bounds: the best is "
-                             f"{fmt.roas(lowest, 2)} at the smallest allowed budget ({low.sum() * weeks:,.0f} yuan)")
+                             f"{fmt.roas(lowest, 2)} at the smallest allowed budget ({fmt.in_unit(low.sum() * weeks, model.unit)})")
         top, s_top = blended(high.sum())
         if top >= target_roas:
             proposed = s_top
@@ -157,7 +158,7 @@ def reallocate(model: ResponseModel, budget: float | None = None, bounds: "float
     else:
         total = current.sum() if budget is None else float(budget) / weeks
         if budget is not None and not (np.isfinite(budget) and budget > 0):
-            raise ValueError(f"budget must be a positive amount of yuan for the period, got {budget!r}")
+            raise ValueError(f"budget must be a positive amount of {model.unit} for the period, got {budget!r}")
         proposed = optimal_allocation(model, total, low, high, current)
 
     gain = (_weekly_gmv(model, proposed) - _weekly_gmv(model, current)) * weeks
@@ -187,4 +188,4 @@ def reallocate(model: ResponseModel, budget: float | None = None, bounds: "float
                  "current_mroas": np.nan, "proposed_mroas": np.nan, "gmv_change": total_change[0],
                  "gmv_change_ci_low": total_change[1], "gmv_change_ci_high": total_change[2]}
     table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
-    return Reallocation(table, weeks, float(before), float(after), total_change, target_roas)
+    return Reallocation(table, weeks, float(before), float(after), total_change, target_roas, model.unit)

@@ -29,6 +29,7 @@ from scipy.signal import lfilter
 
 from kit import format as fmt
 from kit.contract import require_columns
+from kit.format import money_unit
 from kit.inputs import as_frame, period_dates
 from kit.results import Result
 
@@ -251,6 +252,9 @@ def _period_mask(weeks: pd.Series, period: Any) -> np.ndarray:
     return mask
 
 
+ADSTOCK_ZERO = 1e-9  # a weekly carry-over below this is the bound 0 (see _channel_values)
+
+
 @dataclass(repr=False)
 class ResponseModel(Result):
     """A fitted response model; see the module docstring. Build it with :func:`response_model`."""
@@ -271,6 +275,7 @@ class ResponseModel(Result):
     aic_tolerance: float = 2.0
     disagreement: float = 0.2
     seed: int = 0
+    unit: str = "yuan"  # the money's word (params' currency), from the weekly table's attrs
 
     title = "Response model: ROAS and marginal ROAS by channel"
 
@@ -279,7 +284,9 @@ class ResponseModel(Result):
         """The channel parameters in yuan; ``params`` is one parameter vector or draws × parameters."""
         nonlinear, _, beta = self.problem.split(params)
         return {
-            "adstock": nonlinear[..., 0],
+            # The bound θ = 0 is reached only up to the solver's last bits (1e-17 … 1e-42 on one CPU,
+            # other digits on another): below ADSTOCK_ZERO it is no carry-over, and shown as 0.
+            "adstock": np.where(nonlinear[..., 0] < ADSTOCK_ZERO, 0.0, nonlinear[..., 0]),
             "half_saturation": nonlinear[..., 1] / (1 - nonlinear[..., 0]) * self.spend_scale,  # yuan of adstocked spend
             "shape": nonlinear[..., 2] if self.kind == "hill" else np.full(nonlinear.shape[:-1], np.nan),  # logistic: no shape
             "beta": beta * self.target_scale,                          # weekly GMV at full saturation
@@ -448,7 +455,7 @@ class ResponseModel(Result):
         return self.roas()
 
     def display(self, period: Any = None) -> pd.DataFrame:
-        """The ROAS table as analysts read it: money in yuan, ROAS as 'N:1' with its interval."""
+        """The ROAS table as analysts read it: money rounded (``unit``), ROAS as 'N:1' with its interval."""
         t = self.roas(period)
         shown = pd.DataFrame({
             "channel": t["channel"], "spend": t["spend"].map(lambda v: f"{v:,.0f}"), "modelled GMV": t["gmv"].map(lambda v: f"{v:,.0f}"),
@@ -581,7 +588,7 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         problem = _Problem(y / target_scale, spend.to_numpy() / spend_scale, base, kind, weight)
         solution = problem.fit().x
         return ResponseModel(weeks, spend, y, channels, kind, base_names, problem, solution, spend_scale, target_scale,
-                             np.empty((0, len(solution))), period)
+                             np.empty((0, len(solution))), period, unit=money_unit(frame))
 
     # Each shape is fitted once: "auto" picks the lower AIC of both fits, and the comparison with the
     # other shape reuses its fit.
@@ -610,7 +617,8 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
         # would give intervals too narrow; scale them to the unbiased variance, RSS / (n − p).
         residuals = residuals * np.sqrt(len(residuals) / max(len(residuals) - len(solution), 1))
         block = block_weeks or max(2, int(round(len(y) ** (1 / 3))))
-        # Draws restart from the fit and stop at a looser tolerance: their spread dwarfs 1e-6.
+        # Draws restart from the fit and are solved as tightly as the fit: a draw stopped early ends
+        # where the CPU's rounding led the optimiser, and the interval's shown digits moved with it.
         def resampled():
             noise = np.zeros(len(y))
             draw = _block_residuals(residuals, block, rng)
@@ -619,7 +627,7 @@ def response_model(weekly: Any, target: str = "gmv", channels: Sequence[str] | N
             noise[weight > 0] = draw
             return fitted + noise
 
-        model.draws = np.stack([problem.solve(solution, resampled(), tol=1e-6).x for _ in range(bootstrap)])
+        model.draws = np.stack([problem.solve(solution, resampled(), tol=1e-10).x for _ in range(bootstrap)])
 
     if compare_shapes:
         other = "logistic" if saturation == "hill" else "hill"

@@ -37,6 +37,11 @@ class ChannelReview(Result):
     def title(self) -> str:
         return f"Channel review {self.quarter}"
 
+    @property
+    def unit(self) -> str:
+        """The money's word (``params.currency.unit``) for plot axes: yuan, USD, ..."""
+        return self.summary.unit
+
     def to_pandas(self) -> pd.DataFrame:
         return self.summary.to_pandas()
 

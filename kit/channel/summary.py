@@ -86,6 +86,7 @@ class ChannelSummary(Result):
 
     table: pd.DataFrame
     quarter: str
+    unit: str = "yuan"  # the money's word (params' currency)
 
     digits = 4
 
@@ -136,7 +137,7 @@ class ChannelSummary(Result):
     def notes(self) -> list[str]:
         """The notes under the table: the natural traffic share and how GMV and ROAS are counted."""
         return [f"Natural traffic share (non-paid sessions / all sessions): {fmt.percent(self.natural_share)}. "
-                "GMV is last-touch (orders.channel); ROAS = GMV / spend, written as N:1."]
+                f"Money in {self.unit}; GMV is last-touch (orders.channel); ROAS = GMV / spend, written as N:1."]
 
 
 def summary(source: Any, quarter: "str | Quarter", *, params=None) -> ChannelSummary:
@@ -171,4 +172,4 @@ def summary(source: Any, quarter: "str | Quarter", *, params=None) -> ChannelSum
     columns = ["channel", "name", "paid", "spend", "gmv", "orders", "roas", "roas_display", "target_roas", "target_met",
                "new_customers", "cac", "cpa", "gmv_share", "sessions", "paid_sessions", "session_share"]
     columns += [f"{m}_{k}" for k in ("qoq", "yoy") for m in CHANGED]
-    return ChannelSummary(table[columns], q.label)
+    return ChannelSummary(table[columns], q.label, p.currency.unit)

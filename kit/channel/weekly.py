@@ -118,4 +118,5 @@ def weekly(source: Any, start: Any, end: Any, *, params=None,
     frame["spend"] = wide.sum(axis=1)
     frame = pd.concat([frame, wide], axis=1).reset_index()
     frame.attrs["spend_columns"] = channels
+    frame.attrs["money_unit"] = p.currency.unit  # response_model's displays and findings name the currency
     return frame

@@ -46,7 +46,7 @@ class CustomersReview(Result):
         lay = self.layers.to_pandas().set_index("layer")
         high = lay.loc[retention.HIGH]
         lines = [f"**{retention.HIGH}** customers are {_pct(high['customer_share'])} of customers and "
-                 f"{_pct(high['gmv_share'])} of the year's GMV (AOV ¥{high['aov']:,.0f})."]
+                 f"{_pct(high['gmv_share'])} of the year's GMV (AOV {self.symbol}{high['aov']:,.0f})."]
         move = self.movement.to_pandas().set_index("layer before")
         slid = int(move.at[retention.HIGH, retention.DORMANT]) if retention.HIGH in move.index else 0
         lines.append(f"{slid:,} of last quarter's {int(move.loc[retention.HIGH].sum()):,} {retention.HIGH} customers slid to "
@@ -90,12 +90,12 @@ def review_quarter(source, params, **overrides) -> CustomersReview:
     c = params.customers.model_copy(update=overrides) if overrides else params.customers
     orders = _orders(source, params).cache()   # read once, shared by every result; released after
     try:
-        return _review(source, params.period, c, orders)
+        return _review(source, params.period, c, orders, params.currency.symbol)
     finally:
         orders.release()
 
 
-def _review(source, q, c, orders) -> CustomersReview:
+def _review(source, q, c, orders, symbol: str) -> CustomersReview:
     prev = q.previous()
     rules = retention.rfm_rules(c)
     rfm_now = retention.customer_rfm(orders, q.end, **rules)
@@ -135,4 +135,5 @@ def _review(source, q, c, orders) -> CustomersReview:
     return CustomersReview(q.label, layers=layers, movement=movement, cohorts=cohorts, repurchase_now=rep_now,
                            repurchase_before=rep_prev, repurchase_change=retention.repurchase_change(rep_now, rep_prev, c.alpha),
                            cycle=cycle, dormancy=dormancy, outreach=outreach, members=members, clv=fit,
-                           holdout_check=holdout, clv_customers=clv_customers, layer_of=layer_of)
+                           holdout_check=holdout, clv_customers=clv_customers, layer_of=layer_of,
+                           symbol=symbol)

@@ -8,8 +8,8 @@ import pandas as pd
 
 from kit import format as fmt
 from kit import params as params_module
-from kit.promo import data as _data
 from kit.format import money_frame
+from kit.promo import data as _data
 from kit.promo.lift import LiftResult, lift
 from kit.results import Result
 
@@ -148,6 +148,7 @@ class PromotionReview(Result):
     cost: dict
     daily: pd.DataFrame
     notes_extra: tuple = ()
+    unit: str = "yuan"  # the money's word in findings and axes (params' currency)
 
     @property
     def title(self) -> str:
@@ -168,6 +169,10 @@ class PromotionReview(Result):
         other = self.store.cannibalised.warnings if self.store.cannibalised is not None else []
         return list(self.notes_extra) + list(self.lift.warnings) + [f"non-promoted model: {w}" for w in other]
 
+    def plot(self, axes=None, **kwargs):
+        """The lift's three panels (:func:`kit.promo.plots.plot_lift`) with money in the params' currency."""
+        return self.lift.plot(axes=axes, unit=self.unit, **kwargs)
+
     def finding(self) -> str:
         """The promotion's finding in words (Markdown), computed from the numbers."""
         during, after, net = (self.lift.row(p) for p in ("during", "after", "net"))
@@ -176,25 +181,25 @@ class PromotionReview(Result):
         cannibal = self.store.table.iloc[1] if self.store.cannibalised is not None else None
         sig = net["pvalue"] < self.lift.alpha
         lines = [f"**{self.name}** ({self.lift.start} – {self.lift.end}): the promoted categories sold "
-                 f"{fmt.figure(during['actual'])} yuan against {fmt.figure(during['predicted'])} expected without the promotion, "
-                 f"so **{fmt.figure(during['effect'])} yuan incremental during the event** "
+                 f"{fmt.figure(during['actual'])} {self.unit} against {fmt.figure(during['predicted'])} expected without the promotion, "
+                 f"so **{fmt.figure(during['effect'])} {self.unit} incremental during the event** "
                  f"({level} interval {fmt.figure(during['ci_low'])} to {fmt.figure(during['ci_high'])}, {during['rel_effect']:+.0%})."]
         if after["days"] > 0:
-            lines.append(f"In the {int(after['days'])} days after it they sold {fmt.figure(abs(after['effect']))} yuan "
+            lines.append(f"In the {int(after['days'])} days after it they sold {fmt.figure(abs(after['effect']))} {self.unit} "
                          f"{'less' if after['effect'] < 0 else 'more'} than the counterfactual "
                          f"({fmt.figure(after['ci_low'])} to {fmt.figure(after['ci_high'])})"
                          + (", demand pulled forward" if after["ci_high"] < 0 else "")
-                         + f"; net of that, **{fmt.figure(net['effect'])} yuan** ({fmt.figure(net['ci_low'])} to {fmt.figure(net['ci_high'])}), "
+                         + f"; net of that, **{fmt.figure(net['effect'])} {self.unit}** ({fmt.figure(net['ci_low'])} to {fmt.figure(net['ci_high'])}), "
                          + ("clearly above zero." if sig and net["effect"] > 0 else
                             "clearly below zero." if sig else "not distinguishable from zero."))
         if cannibal is not None:
-            lines.append(f"Non-promoted categories moved {'+' if cannibal['effect'] > 0 else ''}{fmt.figure(cannibal['effect'])} yuan "
+            lines.append(f"Non-promoted categories moved {'+' if cannibal['effect'] > 0 else ''}{fmt.figure(cannibal['effect'])} {self.unit} "
                          f"({fmt.figure(cannibal['ci_low'])} to {fmt.figure(cannibal['ci_high'])})"
                          + (", sales lost to the promotion" if cannibal["ci_high"] < 0 else "")
-                         + f"; the store's net incremental GMV is **{fmt.figure(store['effect'])} yuan** "
+                         + f"; the store's net incremental GMV is **{fmt.figure(store['effect'])} {self.unit}** "
                          f"({fmt.figure(store['ci_low'])} to {fmt.figure(store['ci_high'])}).")
         if self.roi is not None:
-            lines.append(f"Against a cost of {fmt.figure(self.cost['cost'])} yuan (discounts {fmt.figure(self.cost['discount'])}, extra ad "
+            lines.append(f"Against a cost of {fmt.figure(self.cost['cost'])} {self.unit} (discounts {fmt.figure(self.cost['discount'])}, extra ad "
                          f"spend {fmt.figure(self.cost['extra_ad_spend'])}) the incremental ROI is "
                          f"**{fmt.roas(self.roi.value('incremental ROAS'), 2)}** "
                          f"({fmt.roas(self.roi.value('incremental ROAS', 'ci_low'), 2)} to "
@@ -246,7 +251,8 @@ def review(source, promotion_id: str, params=None, *, seed: int = 0, **overrides
         roi = incremental_roi(store.store_draws, cost["cost"], incremental=store.value("store net incremental"),
                               event_gmv=kpis.value("event GMV (orders of the promotion)"), alpha=alpha)
     return PromotionReview(promotion_id=str(promotion_id), name=str(row["name"]), kind=str(row["kind"]), lift=main,
-                           store=store, roi=roi, kpis=kpis, cost=cost, daily=table, notes_extra=tuple(notes))
+                           store=store, roi=roi, kpis=kpis, cost=cost, daily=table, notes_extra=tuple(notes),
+                           unit=params.currency.unit)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -259,6 +265,7 @@ class QuarterReview(Result):
     quarter: str
     reviews: dict
     failures: dict
+    unit: str = "yuan"
 
     @property
     def title(self) -> str:
@@ -301,8 +308,8 @@ class QuarterReview(Result):
         reading = (f"{share:.0%} of it truly incremental" if share >= 0 else
                    "on balance the store sold less than it would have without them")
         lines = [f"In {self.quarter}, {len(table)} {fmt.plural(len(table), 'promotion')} added an estimated "
-                 f"**{fmt.figure(total_store)} yuan** of store GMV net of pull-forward and cannibalisation, against "
-                 f"{fmt.figure(naive_total)} yuan of event GMV booked on their orders ({reading})." if naive_total else ""]
+                 f"**{fmt.figure(total_store)} {self.unit}** of store GMV net of pull-forward and cannibalisation, against "
+                 f"{fmt.figure(naive_total)} {self.unit} of event GMV booked on their orders ({reading})." if naive_total else ""]
         if len(clear):  # rank only promotions whose store effect is clearly positive
             best = clear.sort_values("incremental_roas", ascending=False).iloc[0]
             lines.append(f"Of the promotions with a clearly positive store effect, the best return on its cost was "
@@ -334,4 +341,4 @@ def review_quarter(source, params, **overrides) -> QuarterReview:
             reviews[pid] = review(source, pid, params, **overrides)
         except ValueError as error:
             failures[pid] = str(error)
-    return QuarterReview(quarter=params.quarter, reviews=reviews, failures=failures)
+    return QuarterReview(quarter=params.quarter, reviews=reviews, failures=failures, unit=params.currency.unit)

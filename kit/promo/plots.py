@@ -12,10 +12,11 @@ def plot_lift(data: pd.DataFrame, date: str = "date", actual: str = "actual", pr
               lower: str = "lower", upper: str = "upper", effect: str = "effect", effect_low: str = "effect_low",
               effect_high: str = "effect_high", cumulative: str = "cum_effect", cum_low: str = "cum_low",
               cum_high: str = "cum_high", period: str = "period", show_pre_days: int | None = 56,
-              axes=None, title: str | None = None):
+              axes=None, title: str | None = None, unit: str = "yuan"):
     """The three panels of a lift analysis: actual vs counterfactual, pointwise effect, cumulative effect.
 
-    ``data`` is ``LiftResult.daily``; ``show_pre_days`` limits the pre-period shown (None = all).
+    ``data`` is ``LiftResult.daily``; ``show_pre_days`` limits the pre-period shown (None = all);
+    ``unit`` names the money on the axis (``params.currency.unit``).
     Returns the array of three Axes.
     """
     frame = data.copy()
@@ -30,7 +31,7 @@ def plot_lift(data: pd.DataFrame, date: str = "date", actual: str = "actual", pr
     top.plot(x, frame[actual], color="black", lw=1.2, label="actual")
     top.plot(x, frame[predicted], color="tab:blue", ls="--", lw=1.2, label="counterfactual")
     top.fill_between(x, frame[lower], frame[upper], color="tab:blue", alpha=0.2, lw=0)
-    top.set_ylabel("yuan / day")
+    top.set_ylabel(f"{unit} / day")
     top.legend(loc="upper left", frameon=False)
     middle.plot(x, frame[effect], color="tab:blue", lw=1.2)
     middle.fill_between(x, frame[effect_low], frame[effect_high], color="tab:blue", alpha=0.2, lw=0)
@@ -53,15 +54,16 @@ def plot_lift(data: pd.DataFrame, date: str = "date", actual: str = "actual", pr
 
 
 def plot_incremental(data: pd.DataFrame, x: str = "part", y: str = "effect", low: str = "ci_low", high: str = "ci_high",
-                     ax=None, title: str | None = None):
-    """Bars of incremental GMV with interval whiskers (e.g. ``StoreImpact.to_pandas()``). Returns the Axes."""
+                     ax=None, title: str | None = None, unit: str = "yuan"):
+    """Bars of incremental GMV with interval whiskers (e.g. ``StoreImpact.to_pandas()``), money in ``unit``.
+    Returns the Axes."""
     ax = axes_for(ax, 7, 3)
     values = data[y].to_numpy(dtype=float)
     errors = np.vstack([values - data[low].to_numpy(dtype=float), data[high].to_numpy(dtype=float) - values])
     colors = ["tab:green" if v >= 0 else "tab:red" for v in values]
     ax.bar(data[x].astype(str), values, color=colors, yerr=errors, capsize=4)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_ylabel("incremental GMV (yuan)")
+    ax.set_ylabel(f"incremental GMV ({unit})")
     if title:
         ax.set_title(title)
     return ax

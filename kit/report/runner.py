@@ -494,7 +494,8 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
         tasks = [Task(label, nb, staging[label], {"quarter": label, "source": source}, notebooks_dir,
                       kernel_name=kernel_name, timeout=timeout, environment=environment)
                  for label in labels for nb in notebooks]
-        skip_reasons = _check_contract_once(labels, source, project)
+        data_warnings: dict[str, list[str]] = {}
+        skip_reasons = _check_contract_once(labels, source, project, warnings=data_warnings)
         guard.signals.check()  # DuckDB turns Ctrl-C into its own error, which the check passes over
         skipped = [_skipped(t, skip_reasons[t.quarter][t.name]) for t in tasks if skip_reasons[t.quarter].get(t.name)]
         runnable = [t for t in tasks if not skip_reasons[t.quarter].get(t.name)]
@@ -516,7 +517,8 @@ def build_reports(quarters: Iterable[str], *, out: Path | str | None = None, onl
             notes = _params_notes(label, project)
             p = params_module.load(label, project=project, **({"source": source} if source else {}))
             shown_source = source or p.source or "embedded sample data (data/sample)"
-            _write_index(staging[label], label, entries, tiles_html, tiles_error, shown_source, seconds, jobs, notes, project)
+            _write_index(staging[label], label, entries, tiles_html, tiles_error, shown_source, seconds, jobs, notes, project,
+                         data_warnings.get(label, []))
             _write_manifest(staging[label], label, entries, ok, source, seconds)
             folder, replaced = publish(staging[label], out_root / label, ok)
             guard.published.append(folder)
@@ -610,7 +612,8 @@ def _params_notes(label: str, project: Any) -> list[str]:
     return []
 
 
-def _check_contract_once(labels: list[str], source: Any, project: Any = None) -> dict[str, dict[str, str]]:
+def _check_contract_once(labels: list[str], source: Any, project: Any = None,
+                         warnings: dict[str, list[str]] | None = None) -> dict[str, dict[str, str]]:
     """Check the data contract before the notebooks run, once for every source the quarters read:
     a table that passes is remembered (:class:`kit.source.Source`), so no notebook checks it again,
     and none checks it at the same time as another. Tables that fail are left to the notebooks,
@@ -618,6 +621,8 @@ def _check_contract_once(labels: list[str], source: Any, project: Any = None) ->
 
     Returns, per quarter, the notebooks whose analysis the source cannot feed and why
     (:func:`kit.analyses.readiness`); an unreadable source skips nothing (each page says why).
+    ``warnings``, when given, receives per quarter the plausibility warnings of the checked tables
+    (:func:`kit.contract.describe`), for the index.
 
     It runs in this process, which never forks: workers come from the fork server
     (:func:`worker_context`), so no DuckDB thread is ever copied into a child.
@@ -625,9 +630,11 @@ def _check_contract_once(labels: list[str], source: Any, project: Any = None) ->
     import kit
     from kit import analyses
     from kit import params as params_module
-    from kit.contract import ContractError
+    from kit.contract import ContractError, describe
 
     seen: dict[tuple, dict[str, str]] = {}
+    seen_warnings: dict[tuple, list[str]] = {}
+    warnings = {} if warnings is None else warnings
     reasons: dict[str, dict[str, str]] = {}
     for label in labels:
         reasons[label] = {}
@@ -636,6 +643,7 @@ def _check_contract_once(labels: list[str], source: Any, project: Any = None) ->
             key = (p.source, p.timezone, tuple(p.channels))
             if key in seen:
                 reasons[label] = seen[key]  # quarters sharing a source and its rules need one check
+                warnings[label] = seen_warnings.get(key, [])
                 continue
             src = kit.connect(params=p)
         except Exception:  # an unreadable source: each notebook reports it on its own page
@@ -651,6 +659,7 @@ def _check_contract_once(labels: list[str], source: Any, project: Any = None) ->
                 rows[name] = int(src.raw(name).count().to_pyarrow().as_py())
             ready = analyses.readiness(analyses.source_columns(src), rows)
             reasons[label] = seen[key] = {r.analysis.notebook: r.reason for r in ready if not r.runnable}
+            warnings[label] = seen_warnings[key] = [describe(w) for name in src.tables() for w in src.warnings.get(name, [])]
         finally:
             src.backend.disconnect()
     return reasons
@@ -733,12 +742,14 @@ def _entry(outcome: Outcome) -> dict[str, Any]:
 
 
 def _write_index(folder: Path, quarter: str, entries: list[Outcome], tiles_html: str | None, tiles_error: str | None,
-                 source: Any, seconds: float, jobs: int, notes: list[str], project: Any) -> None:
+                 source: Any, seconds: float, jobs: int, notes: list[str], project: Any,
+                 data_warnings: list[str] = ()) -> None:
     from kit.report.render import render_index
 
     page = render_index(
         quarter=quarter, entries=[_entry(e) for e in entries], failed=[e.name for e in entries if not e.ok],
         skipped=[e.name for e in entries if e.status == "skipped"], notes=notes, project=project.name,
+        data_warnings=list(data_warnings),
         tiles_html=tiles_html, tiles_error=tiles_error, source=source, total_seconds=seconds, jobs=jobs,
     )
     (folder / "index.html").write_text(page, encoding="utf-8")
