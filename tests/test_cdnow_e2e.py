@@ -20,7 +20,8 @@ import pytest
 from kit import analyses, config
 from kit import params as params_module
 from kit.datasets import cdnow_path
-from kit.overview import format_money, format_value, quarter_overview
+from kit.format import money as format_money
+from kit.overview import format_value, quarter_overview
 from kit.quarter import Quarter
 
 pytestmark = pytest.mark.slow

@@ -19,11 +19,9 @@ import pytest
 import kit.funnel as kf
 from kit.funnel import _engine
 from kit.funnel._engine import ChainSpec
-from kit.funnel._input import parse_steps, period_bounds
-from tests.funnel_reference import reference_chains, reference_counts
 from kit.funnel._input import parse_steps
 from kit.inputs import period_bounds
-from tests.test_funnel_reference import reference_chains, reference_counts
+from tests.funnel_reference import reference_chains, reference_counts
 
 STEPS = ["home_view", "pdp_view", "add_to_cart", "checkout", "pay"]
 PERIOD = (dt.date(2025, 10, 1), dt.date(2025, 10, 1))
@@ -205,6 +203,7 @@ def test_hold_copies_valueless_events_only_near_their_partitions(logs):
     everywhere = int(bare[_engine.UNIT].map(parts.map(len)).fillna(0).sum())   # into every item of the unit
     assert len(placed) == len(valued) + len(bare) + copies                     # valued, ∅, near copies
     assert copies < 0.8 * everywhere, (copies, everywhere)
+
 
 def test_wilson_intervals_and_rates_from_counts(logs):
     from statsmodels.stats.proportion import proportion_confint

@@ -18,7 +18,6 @@ import pytest
 
 import kit
 from kit import config
-from kit.overview import format_money, format_yuan, quarter_overview
 from kit.format import money
 from kit.overview import quarter_overview
 from kit.quarter import Quarter
@@ -356,9 +355,9 @@ def test_a_quarter_without_orders_is_a_no_data_finding(shop):
 def test_money_is_shown_in_the_params_currency(shop):
     dollars = kit.params.load("2025Q4", params_dir=shop["params_dir"], currency={"code": "USD", "symbol": "$"})
     ov = quarter_overview("2025Q4", source=str(shop["folder"]), params=dollars)
-    shown = ov.tiles_html() + ov.kpis._repr_html_() + ov.channels._repr_html_() + ov.findings_markdown()
+    shown = ov.tiles_html() + ov.kpis._repr_html_() + ov.channels._repr_html_() + ov.finding()
     assert "¥" not in shown and "yuan" not in shown
-    assert f"**{format_money(ov.value('gmv'), '$')}**" in ov.findings_markdown()
+    assert f"**{money(ov.value('gmv'), '$')}**" in ov.finding()
     assert "money in USD" in ov.tiles_html()
 
 
