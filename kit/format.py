@@ -147,3 +147,11 @@ def money_frame(frame: pd.DataFrame, percent: Iterable[str] = (), plain: Iterabl
         else:
             shown[column] = shown[column].map(figure)
     return shown
+
+
+def money_html(frame: pd.DataFrame, title: str | None = None, notes: list[str] | None = None,
+               percent: Iterable[str] = (), plain: Iterable[str] = ()) -> str:
+    """Deterministic HTML of a money table (:func:`money_frame`'s cells) under ``title``, with ``notes``."""
+    from kit.results import frame_html  # kit.results formats with this module: imported here, not at the top
+
+    return frame_html(money_frame(frame, percent=percent, plain=plain), title, notes=notes)

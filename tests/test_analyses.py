@@ -14,7 +14,7 @@ from kit import config, params
 from kit.analyses import ANALYSES, by_key
 from kit.report.runner import discover
 
-SHARED_KEYS = {"quarter", "timezone", "source", "gmv_basis", "channels", "targets"}
+SHARED_KEYS = set(params._SharedParams.model_fields)  # quarter, timezone, source, currency, ...: not sections
 
 
 @pytest.mark.parametrize("analysis", ANALYSES, ids=lambda a: a.key)
