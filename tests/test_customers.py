@@ -136,6 +136,11 @@ def test_review_quarter_and_finding(source):
     assert by_layer.at[kc.retention.HIGH, "clv"] > by_layer.at[kc.retention.CHURNED, "clv"]
     with pytest.raises(ValueError, match="dormant_days"):
         type(p.customers).model_validate({"dormant_days": -1})
+    # the review shape of every analysis: overrides over params.customers, checked before any work
+    with pytest.raises(kit.params.ParamsError, match="unknown customers setting 'dormant'"):
+        kc.review_quarter(source, p, dormant=60)
+    with pytest.raises(kit.params.ParamsError, match=r"customers.dormant_days: Input should be greater than 0"):
+        kc.review_quarter(source, p, dormant_days=-1)
 
 
 def test_outreach_contract_rules(tmp_path):

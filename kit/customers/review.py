@@ -5,16 +5,10 @@ import datetime as _dt
 
 import pandas as pd
 
+from kit import format as fmt
+from kit import params as params_module
 from kit.customers import clv, retention
 from kit.results import Result
-
-
-def _pct(value: float, digits: int = 1) -> str:
-    return "–" if pd.isna(value) else f"{value:.{digits}%}"
-
-
-def _pts(value: float, digits: int = 1) -> str:
-    return "–" if pd.isna(value) else f"{value * 100:+.{digits}f} pts"
 
 
 class CustomersReview(Result):
@@ -45,8 +39,8 @@ class CustomersReview(Result):
         """The quarter's finding in words (Markdown), every number computed from the results above."""
         lay = self.layers.to_pandas().set_index("layer")
         high = lay.loc[retention.HIGH]
-        lines = [f"**{retention.HIGH}** customers are {_pct(high['customer_share'])} of customers and "
-                 f"{_pct(high['gmv_share'])} of the year's GMV (AOV {self.symbol}{high['aov']:,.0f})."]
+        lines = [f"**{retention.HIGH}** customers are {fmt.percent(high['customer_share'])} of customers and "
+                 f"{fmt.percent(high['gmv_share'])} of the year's GMV (AOV {self.symbol}{fmt.amount(high['aov'])})."]
         move = self.movement.to_pandas().set_index("layer before")
         slid = int(move.at[retention.HIGH, retention.DORMANT]) if retention.HIGH in move.index else 0
         lines.append(f"{slid:,} of last quarter's {int(move.loc[retention.HIGH].sum()):,} {retention.HIGH} customers slid to "
@@ -54,22 +48,22 @@ class CustomersReview(Result):
         rep = self.repurchase_change.to_pandas().set_index("within_days")
         if 30 in rep.index:
             r = rep.loc[30]
-            lines.append(f"30-day repurchase of the quarter's new customers: {_pct(r['rate_now'])} against "
-                         f"{_pct(r['rate_before'])} last quarter ({_pts(r['change'])}, 95% CI {_pts(r['ci_low'])} … "
-                         f"{_pts(r['ci_high'])}).")
+            lines.append(f"30-day repurchase of the quarter's new customers: {fmt.percent(r['rate_now'])} against "
+                         f"{fmt.percent(r['rate_before'])} last quarter ({fmt.points(r['change'])}, 95% CI {fmt.points(r['ci_low'])} … "
+                         f"{fmt.points(r['ci_high'])}).")
         lines.append(f"Repurchase cycle: median {self.cycle.stats['median']:.0f} days between orders.")
         if self.outreach is not None and len(self.outreach.frame):
             for _, c in self.outreach.frame.iterrows():
                 verdict = "a real effect" if c["ci_low"] > 0 else "not distinguishable from no effect"
-                lines.append(f"Campaign {c['campaign']}: {_pct(c['treatment_rate'])} of the reached woke up against "
-                             f"{_pct(c['holdout_rate'])} of the holdout: incremental {_pts(c['incremental'])} (95% CI "
-                             f"{_pts(c['ci_low'])} … {_pts(c['ci_high'])}, p = {c['pvalue']:.2g}), about "
+                lines.append(f"Campaign {c['campaign']}: {fmt.percent(c['treatment_rate'])} of the reached woke up against "
+                             f"{fmt.percent(c['holdout_rate'])} of the holdout: incremental {fmt.points(c['incremental'])} (95% CI "
+                             f"{fmt.points(c['ci_low'])} … {fmt.points(c['ci_high'])}, p = {c['pvalue']:.2g}), about "
                              f"{c['incremental_customers']:,.0f} customers woken by the campaign — {verdict}.")
         if self.members is not None:
             m = self.members.frame
-            lines.append(f"Members are {_pct(m.loc[m['tier'] != 'non-member', 'gmv_share'].sum())} of the quarter's GMV; "
-                         "repurchase in the quarter by tier: " + ", ".join(f"{row.tier} {_pct(row.repurchase)}" for row in m.itertuples())
-                         + f"; share in {retention.HIGH}: " + ", ".join(f"{row.tier} {_pct(row.high_value_share)}" for row in m.itertuples())
+            lines.append(f"Members are {fmt.percent(m.loc[m['tier'] != 'non-member', 'gmv_share'].sum())} of the quarter's GMV; "
+                         "repurchase in the quarter by tier: " + ", ".join(f"{row.tier} {fmt.percent(row.repurchase)}" for row in m.itertuples())
+                         + f"; share in {retention.HIGH}: " + ", ".join(f"{row.tier} {fmt.percent(row.high_value_share)}" for row in m.itertuples())
                          + ".")
         h = self.holdout_check
         lines.append(f"CLV model check: {h['predicted'].mul(h['customers']).sum():,.0f} purchases predicted for the "
@@ -85,9 +79,9 @@ def _orders(source, params):
 
 
 def review_quarter(source, params, **overrides) -> CustomersReview:
-    """Every customer result of ``params.quarter`` on ``source``; ``overrides`` replace keys of
-    ``params.customers`` (e.g. ``dormant_days=60``)."""
-    c = params.customers.model_copy(update=overrides) if overrides else params.customers
+    """Every customer result of ``params.quarter`` on ``source``, with ``overrides`` of ``params.customers``
+    (``dormant_days=60``, ``campaigns=[...]``, …; None keeps the params' value)."""
+    c = params_module.section(params, "customers", **overrides)
     orders = _orders(source, params).cache()   # read once, shared by every result; released after
     try:
         return _review(source, params.period, c, orders, params.currency.symbol)
