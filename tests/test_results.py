@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 import kit.promo as promo
-from kit.promo.impact import no_substitutes
 from kit.format import figure as format_money
 from kit.format import significant as format_number
+from kit.promo.impact import no_substitutes
 from kit.results import Table
 from tests.test_promo import simulate_series
 

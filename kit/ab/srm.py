@@ -15,7 +15,7 @@ from scipy import stats
 
 from kit.contract import require_columns
 from kit.inputs import as_table
-from kit.results import Result, frame_html
+from kit.results import Result
 
 
 class SRMResult(Result):

@@ -19,9 +19,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from kit import format as fmt
 from kit.engines import has_fast_asof
 from kit.funnel import _portable
-from kit import format as fmt
 from kit.funnel._input import Step, interval_literal, require_columns
 
 UNIT, TS, STEP, HOLD, PART, START_ID = "__unit", "__ts", "__step", "__hold", "__part", "__start"

@@ -11,7 +11,7 @@ from kit.funnel import _engine
 from kit.funnel._engine import ChainSpec, time_column
 from kit.funnel._input import as_list, describe_window, parse_steps, parse_window
 from kit.inputs import as_table, check_alpha, period_bounds
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.stats import wilson_interval
 
 _ATTEMPT_WORDS = {

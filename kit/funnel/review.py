@@ -1,10 +1,9 @@
 """A quarter's funnel review, as the notebook shows it: every result from one load, and the finding in words."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ibis
-import numpy as np
 
 from kit import format as fmt
 from kit import params as params_module

@@ -23,7 +23,7 @@ import pandas as pd
 
 from kit.funnel._input import as_list, require_columns
 from kit.inputs import as_table, check_alpha, period_bounds
-from kit.results import Result, frame_html
+from kit.results import Result
 from kit.stats import wilson_interval
 
 

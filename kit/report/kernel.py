@@ -27,7 +27,6 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from kit.report.faults import die_with_parent
 
-
 # What ``ps -o comm`` and /proc/<pid>/comm show for a forked kernel (its command line is the worker's).
 KERNEL_PROCESS_NAME = "kit-kernel"
 
