@@ -328,11 +328,16 @@ def quarter_overview(quarter: "str | Quarter", source: Any = None, params: "para
     return review_quarter(source, p if p.quarter == q.label else p.model_copy(update={"quarter": q.label}))
 
 
-def review_quarter(source: Any, params: "params_module.Params") -> QuarterOverview:
+def review_quarter(source: Any, params: "params_module.Params", **overrides: Any) -> QuarterOverview:
     """The overview of ``params.quarter`` on ``source`` (a Source, or anything :func:`kit.connect` accepts).
 
-    Targets and the GMV basis come from ``params``; the overview has no settings of its own.
+    Targets and the GMV basis come from ``params``; the overview has no settings of its own, so
+    ``overrides`` (the shape every analysis's ``review_quarter`` takes) may only be None.
     """
+    given = sorted(key for key, value in overrides.items() if value is not None)
+    if given:
+        raise params_module.ParamsError(f"the overview has no settings of its own (got {', '.join(map(repr, given))}); "
+                                        "targets and gmv_basis come from params")
     p = params
     q = Quarter(p.quarter)
     src = source if isinstance(source, Source) else connect(source, params=p)

@@ -4,8 +4,10 @@ from it (kit's lazy modules, the report's notebooks, the params sections) agree 
 from __future__ import annotations
 
 import importlib
+import inspect
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -13,6 +15,7 @@ import kit
 from kit import config, params
 from kit.analyses import ANALYSES, by_key
 from kit.report.runner import discover
+from kit.results import Result
 
 SHARED_KEYS = set(params._SharedParams.model_fields)  # quarter, timezone, source, currency, ...: not sections
 
@@ -27,6 +30,12 @@ def test_each_registered_analysis_has_its_package_section_and_notebook(analysis)
         assert analysis.params_section in params.read_yaml(config.PARAMS_DIR / "defaults.yaml"), \
             f"params/defaults.yaml has no {analysis.params_section} section (defaults live there only)"
     assert getattr(kit, analysis.module.removeprefix("kit.")) is module
+    shape = inspect.signature(module.review_quarter).parameters
+    assert list(shape)[:2] == ["source", "params"] and inspect.Parameter.VAR_KEYWORD in {p.kind for p in shape.values()}, \
+        f"{analysis.module}.review_quarter is not (source, params, **overrides)"
+    returned = typing.get_type_hints(module.review_quarter)["return"]
+    assert issubclass(returned, Result) and callable(getattr(returned, "finding", None)), \
+        f"{analysis.module}.review_quarter does not return a Result with finding()"
     assert by_key(analysis.key) is by_key(analysis.notebook) is analysis
 
 
@@ -56,3 +65,5 @@ def test_overrides_apply_over_the_params_section():
         params.section(p, "promo", bogus=1)
     with pytest.raises(params.ParamsError, match=r"promo.alpha: Input should be less than 1 \(got 2.0\)"):
         params.section(p, "promo", alpha=2.0)
+    with pytest.raises(params.ParamsError, match="the overview has no settings of its own \\(got 'window'\\)"):
+        kit.overview.review_quarter(None, p, window="1D", quarter=None)
