@@ -40,7 +40,7 @@ def test_funnel_on_empty_events_without_screen_is_no_data(empty_shop):
     p = kit.params.load(QUARTER, source=str(empty_shop))
     review = kit.funnel.review_quarter(kit.connect(params=p), p)
     assert review.funnel.cohort == 0
-    assert review.summary_markdown().startswith("**No data**: no users reached `home_view` in 2025Q4")
+    assert review.finding().startswith("**No data**: no users reached `home_view` in 2025Q4")
     assert review.scroll_exits.views == 0 and review.scroll_exits.worst_screen is None
     assert review.scroll_exits.notes[0].startswith("No data: no detail-page views with a screen index")
 
