@@ -14,7 +14,7 @@ from kit.channel.response import ResponseModel, response_model
 from kit.channel.summary import ChannelSummary, summary
 from kit.channel.weekly import weekly
 from kit.quarter import Quarter
-from kit.results import Result
+from kit.results import Result, Table
 
 # Digits the parameter table is shown with: money-sized parameters whole, shapes and adstock to 0.01.
 _PARAMETER_DIGITS = {"adstock": 2, "half_saturation": 0, "shape": 2, "beta": 0}
@@ -45,12 +45,14 @@ class ChannelReview(Result):
     def to_pandas(self) -> pd.DataFrame:
         return self.summary.to_pandas()
 
-    def model_parameters(self) -> pd.DataFrame:
-        """The response model's parameters and their intervals, rounded for reading."""
+    def model_parameters(self) -> Table:
+        """The response model's parameters and their intervals, rounded for reading (a Table: its text
+        repr is the rounded frame, whatever pandas' display width; ``.to_pandas()`` for the numbers)."""
         frame = self.model.params()
         digits = {f"{name}{suffix}": places for name, places in _PARAMETER_DIGITS.items()
                   for suffix in ("", "_ci_low", "_ci_high")}
-        return frame.round({column: places for column, places in digits.items() if column in frame.columns})
+        rounded = frame.round({column: places for column, places in digits.items() if column in frame.columns})
+        return Table(rounded, "Response model parameters")
 
     def finding(self) -> str:
         """The review's conclusions in words (Markdown), computed from the results."""
