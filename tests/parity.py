@@ -65,6 +65,14 @@ def _daily(src, p, memo):
     return memo["daily"]
 
 
+def _customers(src, p, memo):
+    review = kit.customers.review_quarter(src, p)
+    parts = {name: value for name, value in vars(review).items() if name not in ("quarter", "title")}
+    parts["clv_customers"] = parts["clv_customers"].sort_values("user_id", ignore_index=True)
+    parts["layer_of"] = parts["layer_of"].sort_values("user_id", ignore_index=True)
+    return parts
+
+
 def _lift(src, p, memo):
     promotion = kit.promo.promotions(src).set_index("promotion_id").loc[PROMOTION]
     controls = kit.promo.control_columns(memo["daily"])
@@ -90,6 +98,7 @@ STEPS: list[tuple[str, Callable]] = [
     ("channel.attribution", lambda src, p, memo: kit.channel.attribution(memo["paths"], p.channel.attribution_models)),
     ("channel.weekly", lambda src, p, memo: kit.channel.weekly(src, *WEEKS, params=p)),
     ("overview", lambda src, p, memo: kit.overview.quarter_overview(QUARTER, source=src, params=p)),
+    ("customers.review_quarter", _customers),
 ]
 
 
