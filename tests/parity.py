@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 import kit
-from tests.engines import SLICE_TABLES
+from tests.engines import TABLES
 
 QUARTER = "2025Q4"
 EXPERIMENT = "pdp_selling_points"
@@ -42,7 +42,7 @@ def params() -> "kit.params.Params":
 
 
 def _quarter_counts(src) -> dict:
-    return {name: int(src.table(name, quarter=QUARTER).count().to_pyarrow().as_py()) for name in SLICE_TABLES}
+    return {name: int(src.table(name, quarter=QUARTER).count().to_pyarrow().as_py()) for name in TABLES}
 
 
 def _user_metrics(src, p, memo):
