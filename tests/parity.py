@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 import kit
-from tests.engines import SLICE_TABLES
+from tests.engines import TABLES
 
 QUARTER = "2025Q4"
 EXPERIMENT = "pdp_selling_points"
@@ -42,7 +42,7 @@ def params() -> "kit.params.Params":
 
 
 def _quarter_counts(src) -> dict:
-    return {name: int(src.table(name, quarter=QUARTER).count().to_pyarrow().as_py()) for name in SLICE_TABLES}
+    return {name: int(src.table(name, quarter=QUARTER).count().to_pyarrow().as_py()) for name in TABLES}
 
 
 def _user_metrics(src, p, memo):
@@ -63,6 +63,14 @@ def _paths(src, p, memo):
 def _daily(src, p, memo):
     memo["daily"] = kit.promo.daily(src, PROMOTION, pre_days=p.promo.pre_days, post_days=p.promo.post_days)
     return memo["daily"]
+
+
+def _customers(src, p, memo):
+    review = kit.customers.review_quarter(src, p)
+    parts = {name: value for name, value in vars(review).items() if name not in ("quarter", "title")}
+    parts["clv_customers"] = parts["clv_customers"].sort_values("user_id", ignore_index=True)
+    parts["layer_of"] = parts["layer_of"].sort_values("user_id", ignore_index=True)
+    return parts
 
 
 def _lift(src, p, memo):
@@ -90,6 +98,7 @@ STEPS: list[tuple[str, Callable]] = [
     ("channel.attribution", lambda src, p, memo: kit.channel.attribution(memo["paths"], p.channel.attribution_models)),
     ("channel.weekly", lambda src, p, memo: kit.channel.weekly(src, *WEEKS, params=p)),
     ("overview", lambda src, p, memo: kit.overview.quarter_overview(QUARTER, source=src, params=p)),
+    ("customers.review_quarter", _customers),
 ]
 
 

@@ -127,6 +127,39 @@ def test_gamma_gamma_recovers_simulated_truth():
         assert params[name] == pytest.approx(value, rel=0.1), name
 
 
+def test_gradients_against_finite_differences(cdnow_fit):
+    # the analytic gradients the fits use, against central differences of the log-likelihood
+    summary, _ = cdnow_fit
+    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    rep = summary[summary["frequency"] > 0]
+    xr, m = rep["frequency"].to_numpy(float), rep["monetary_value"].to_numpy(float)
+    cases = [(lambda q: clv.bgnbd_loglik(q, x, tx, T), lambda q: clv.bgnbd_loglik(q, x, tx, T, gradient=True)[1],
+              [[0.243, 4.414, 0.793, 2.426], [1.5, 0.8, 0.2, 6.0]]),
+             (lambda q: clv.gamma_gamma_loglik(q, xr, m), lambda q: clv.gamma_gamma_loglik(q, xr, m, gradient=True)[1],
+              [[6.25, 3.74, 15.44], [1.2, 9.0, 80.0]])]
+    for value, gradient, points in cases:
+        for point in points:
+            point = np.asarray(point)
+            steps = np.diag(1e-5 * point)
+            numeric = np.array([(value(point + h) - value(point - h)) / (2 * h.max()) for h in steps])
+            np.testing.assert_allclose(gradient(point), numeric, rtol=1e-6, atol=1e-4)
+
+
+def test_fits_do_not_hang_on_last_bits():
+    # Another engine sums order values in another order: inputs equal to ~1e-16. The fitted
+    # parameters (and so every shown CLV digit) must not move beyond ~1e-12 for that.
+    rng = np.random.default_rng(3)
+    summary = _simulate_bgnbd(20_000, 0.6, 6.0, 0.7, 3.0, rng)
+    summary["monetary_value"] = np.where(summary["frequency"] > 0, rng.gamma(5.0, 10.0, len(summary)), 0.0)
+    nudged = summary.assign(monetary_value=summary["monetary_value"] * (1 + rng.uniform(-2e-16, 2e-16, len(summary))),
+                            recency=np.minimum(summary["recency"] * (1 + rng.uniform(-2e-16, 2e-16, len(summary))), summary["T"]))
+    a, b = clv.fit_clv(summary), clv.fit_clv(nudged)
+    for name in a.bgnbd_params:
+        assert a.bgnbd_params[name] == pytest.approx(b.bgnbd_params[name], rel=1e-12), name
+    for name in a.gamma_gamma_params:
+        assert a.gamma_gamma_params[name] == pytest.approx(b.gamma_gamma_params[name], rel=1e-12), name
+
+
 def test_rfm_summary_against_pandas():
     rng = np.random.default_rng(3)
     n = 3000
