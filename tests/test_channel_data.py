@@ -261,6 +261,7 @@ def test_weekly_gap_and_unpaid_spend_are_errors(tables, tmp_path):
 # -- findings: the words carry the results' numbers ---------------------------------------------------
 
 def test_findings_state_the_computed_figures(source):
+    from kit.format import interval
     from kit.format import roas as format_roas
     from tests.test_channel_response import simulate
 
@@ -276,5 +277,5 @@ def test_findings_state_the_computed_figures(source):
     missed = [c for c in PAID if t.loc[c, "target_met"] is False]
     assert all(f"{c} {format_roas(t.loc[c, 'roas'])} against" in text for c in missed)
     change, low, high = plan.total_change
-    assert f"{change:+,.0f} yuan of GMV (95% interval {low:+,.0f} to {high:+,.0f})" in text
+    assert f"{change:+,.0f} yuan of GMV (95% interval {interval(low, high, signed=True)})" in text
     assert "±20%" in text and text.count("\n- ") == 3

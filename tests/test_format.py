@@ -25,6 +25,13 @@ def test_numbers_print_one_way():
     assert "1,234" in html and "+10.0%" in html and "0.0123" in html and "<h4>T</h4>" in html
 
 
+def test_bootstrap_interval_ends_show_two_digits():
+    # the measured case: notebook 01's plan interval ends as two CPUs computed them
+    assert fmt.interval(-64_658.97, 266_138.69, signed=True) == fmt.interval(-64_653.48, 266_150.71, signed=True) == "-65,000 to +270,000"
+    assert fmt.interval(0.01234, math.nan) == "0.012 to –"
+    assert list(fmt.round_significant([8_153.44, 8_155.27, 0.0, -0.2857, math.nan])[:4]) == [8_200.0, 8_200.0, 0.0, -0.29]
+
+
 def test_inputs_are_checked_one_way():
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     table = as_table(frame)

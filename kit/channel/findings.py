@@ -83,7 +83,7 @@ def reallocation_text(plan: Reallocation, bounds: float) -> str:
         f"sizing the budget for a blended ROAS of {fmt.roas(plan.target_roas, 2)} ({total.change_pct:+.0%} spend)"
     text = (f"Equalising marginal ROAS within ±{bounds:.0%} per channel and {budget} of {fmt.in_unit(total.proposed_spend, plan.unit)} over "
             f"{plan.weeks} weeks means more for {fmt.listing(more_text)} and less for {fmt.listing(less_text)}. The model expects "
-            f"{fmt.in_unit(change, plan.unit, signed=True)} of GMV (95% interval {low:+,.0f} to {high:+,.0f}); blended ROAS "
+            f"{fmt.in_unit(change, plan.unit, signed=True)} of GMV (95% interval {fmt.interval(low, high, signed=True)}); blended ROAS "
             f"{fmt.roas(plan.blended_before, 2)} → {fmt.roas(plan.blended_after, 2)}.")
     if np.isfinite(low) and low <= 0 <= high:
         text += " The interval includes zero: the gain is not established by the data, so move budget in steps and measure."

@@ -92,13 +92,14 @@ class Reallocation(Result):
             "marginal ROAS now": t["current_mroas"].map(lambda v: fmt.roas(v, 2)),
             "marginal ROAS after": t["proposed_mroas"].map(lambda v: fmt.roas(v, 2)),
             "GMV change": t["gmv_change"].map(signed),
-            "95% interval": [f"{signed(lo)} to {signed(hi)}" for lo, hi in zip(t["gmv_change_ci_low"], t["gmv_change_ci_high"])],
+            "95% interval": [fmt.interval(lo, hi, signed=True) for lo, hi in zip(t["gmv_change_ci_low"], t["gmv_change_ci_high"])],
         })
 
     @property
     def notes(self) -> list[str]:
         change, low, high = self.total_change
-        return [f"Over {self.weeks} weeks: modelled GMV change {fmt.in_unit(change, self.unit, signed=True)} (95% interval {low:+,.0f} to {high:+,.0f}); "
+        shown = fmt.in_unit(change, self.unit, signed=True)
+        return [f"Over {self.weeks} weeks: modelled GMV change {shown} (95% interval {fmt.interval(low, high, signed=True)}); "
                 f"blended ROAS of the paid channels {fmt.roas(self.blended_before, 2)} → {fmt.roas(self.blended_after, 2)}."]
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from kit import format as fmt
 from kit import params as params_module
 from kit.channel.attribution import AttributionResult, attribution
 from kit.channel.findings import findings
@@ -49,9 +50,9 @@ class ChannelReview(Result):
         """The response model's parameters and their intervals, rounded for reading (a Table: its text
         repr is the rounded frame, whatever pandas' display width; ``.to_pandas()`` for the numbers)."""
         frame = self.model.params()
-        digits = {f"{name}{suffix}": places for name, places in _PARAMETER_DIGITS.items()
-                  for suffix in ("", "_ci_low", "_ci_high")}
-        rounded = frame.round({column: places for column, places in digits.items() if column in frame.columns})
+        rounded = frame.round({name: places for name, places in _PARAMETER_DIGITS.items() if name in frame.columns})
+        for column in [c for c in frame.columns if c.endswith(("_ci_low", "_ci_high"))]:
+            rounded[column] = fmt.round_significant(frame[column])   # bootstrap ends: see fmt.INTERVAL_DIGITS
         return Table(rounded, "Response model parameters")
 
     def finding(self) -> str:
