@@ -26,8 +26,6 @@ report: sample
 # The notebooks' nbval twice: as this machine computes, then as another CPU would (OpenBLAS's Sandy
 # Bridge kernels; numpy's loops without AVX2, FMA and AVX-512, its X86_V3/V4 dispatch targets). Both
 # must reproduce the same committed outputs: no shown digit may hang on the last bits of a float.
-# Not yet 01_channel_roi: its bootstrap intervals of the budget plan and a p-value of ~2e-36 still
-# move in the last shown digit as another CPU (issue 15 stays open for it).
 OTHER_CPU := OPENBLAS_CORETYPE=Sandybridge NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL AVX512_SPR"
 
 test: sample
@@ -35,7 +33,7 @@ test: sample
 	$(MAKE) nbval-other-cpu
 
 nbval-other-cpu: sample
-	$(OTHER_CPU) $(BIN)/python -m pytest $(filter-out notebooks/01_channel_roi.ipynb,$(wildcard notebooks/[0-9]*.ipynb))
+	$(OTHER_CPU) $(BIN)/python -m pytest $(wildcard notebooks/[0-9]*.ipynb)
 
 lint: setup
 	$(BIN)/ruff check .
