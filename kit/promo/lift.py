@@ -30,6 +30,13 @@ MIN_PRE_DAYS = 21           # fewer observed pre-period days than this cannot fi
 SHORT_PRE_DAYS = 56         # below eight weeks the fit works but deserves a warning
 LOW_R2 = 0.3                # controls explaining less than this share of the pre-period variance
 CONTROL_JUMP_Z = 4.0        # a control's during-period mean this many pre-period weekly s.d. away
+NOISY_CONTROL_SHARE = 0.5   # a control whose day-to-day noise is more than this share of its pre-period variance
+# yearly="auto" and trend="auto": two yearly Fourier harmonics and a drift of the level once the observed
+# pre-period spans two years. Shorter histories cannot tell a yearly swing or a drift from the level's wandering;
+# with two years, the calibration study (bench/results/promo.md) chose both.
+LONG_HISTORY_DAYS = 730
+YEARLY_HARMONICS = 2
+YEAR_DAYS = 365.25
 
 
 class PromoWarning(UserWarning):
@@ -101,6 +108,8 @@ class _Window:
     observed: np.ndarray               # pre-period days the model is fitted on
     controls: np.ndarray               # (T, k) raw controls
     control_names: list[str]
+    harmonics: np.ndarray              # (T, 2h) yearly Fourier terms (h = 0: none)
+    observed_span: int                 # days from the first to the last observed pre-period day
 
 
 @dataclass
@@ -119,7 +128,7 @@ class _Estimate:
 
 def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str, start: pd.Timestamp,
             end: pd.Timestamp, pre_start: pd.Timestamp | None, post_days: int, gap_days: int,
-            excluded: np.ndarray, skip_excluded_in_window: bool = False) -> _Window:
+            excluded: np.ndarray, yearly="auto", skip_excluded_in_window: bool = False) -> _Window:
     first, last = frame[date].iloc[0], frame[date].iloc[-1]
     finish = end + pd.Timedelta(days=post_days)
     if start > end:
@@ -157,8 +166,25 @@ def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str,
         if empty.any():
             raise ValueError(f"data: control {name!r} is empty on {int(empty.sum())} day(s) "
                              f"(e.g. {dates[empty][0].date()}); controls must be complete over the window")
+    observed_span = int((dates[observed][-1] - dates[observed][0]).days) + 1
+    if yearly == "auto":
+        harmonics = YEARLY_HARMONICS if observed_span >= LONG_HISTORY_DAYS else 0
+    else:
+        harmonics = int(yearly)
+        if harmonics and observed_span < YEAR_DAYS:
+            raise ValueError(f"yearly={harmonics} needs a pre-period of at least a year; the observed one spans "
+                             f"{observed_span} days ({dates[observed][0].date()} to {dates[observed][-1].date()})")
     return _Window(dates=dates, actual=actual, period=period, excluded=(period == "pre") & excluded,
-                   observed=observed, controls=x, control_names=list(controls))
+                   observed=observed, controls=x, control_names=list(controls),
+                   harmonics=yearly_terms(dates, harmonics), observed_span=observed_span)
+
+
+def yearly_terms(dates: pd.DatetimeIndex, harmonics: int) -> np.ndarray:
+    """sin and cos of ``harmonics`` multiples of the year's angle (continuous time, so leap years do not
+    shift the phase): regressors that carry a smooth yearly swing into the counterfactual."""
+    years = (dates - pd.Timestamp("2000-01-01")).days.to_numpy() / YEAR_DAYS
+    angles = 2 * np.pi * years[:, None] * np.arange(1, harmonics + 1)
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
 
 
 def _standardise(window: _Window) -> tuple[np.ndarray, np.ndarray | None, float, float, np.ndarray, np.ndarray]:
@@ -174,8 +200,10 @@ def _standardise(window: _Window) -> tuple[np.ndarray, np.ndarray | None, float,
     if constant:
         raise ValueError(f"{fmt.plural(len(constant), 'control')} {', '.join(map(repr, constant))} "
                          "constant over the pre-period: a constant cannot explain the outcome; drop it")
-    x_std = (window.controls - x_mean) / x_sd if window.controls.shape[1] else None
-    return y_std, x_std, y_mean, y_sd, x_mean, x_sd
+    x_std = (window.controls - x_mean) / x_sd
+    # The yearly terms join the regressors as they are (already of unit scale, mean ~0 over whole years).
+    x_std = np.concatenate([x_std, window.harmonics], axis=1)
+    return y_std, (x_std if x_std.shape[1] else None), y_mean, y_sd, x_mean, x_sd
 
 
 def _two_sided_p(effect_draws: np.ndarray) -> float:
@@ -289,14 +317,32 @@ def _diagnostics(estimate: _Estimate, frame_daily: pd.DataFrame) -> dict:
         horizon = 1.0 + during.sum() / 7.0
         spread = float(weekly.diff().std(ddof=1)) * np.sqrt(horizon) if len(weekly) > 2 else np.nan
         jumps[name] = float((w.controls[during, j].mean() - recent.mean()) / spread) if spread and spread > 0 else np.nan
+    pre = w.period == "pre"
+    noise = {name: control_noise_share(w.controls[pre, j]) for j, name in enumerate(w.control_names)}
     return {
         "pre_days": int(observed.sum()), "masked_days": int(w.excluded.sum()),
-        "mape": mape, "controls_r2": r2, "control_jump_z": jumps,
+        "yearly_harmonics": w.harmonics.shape[1] // 2, "trend": estimate.fitted.model.trend,
+        "mape": mape, "controls_r2": r2, "control_jump_z": jumps, "control_noise_share": noise,
         "converged": estimate.fitted.converged, "variances": estimate.fitted.variances,
         "level_prior": ("none (maximum likelihood)" if estimate.fitted.level_prior is None else
                         "CausalImpact's (maximum likelihood was unstable)" if estimate.fitted.unstable_mle else
                         "CausalImpact's"),
     }
+
+
+def control_noise_share(values: np.ndarray) -> float:
+    """Share of a control's variance that is day-to-day noise, from days a week apart.
+
+    For x_t = signal_t + e_t with white noise e and a signal smooth over a fortnight (trend, season, the
+    weekday pattern repeats a week later), x_t − (x_{t−7} + x_{t+7})/2 is ~e_t − (e_{t−7} + e_{t+7})/2, whose
+    variance is 1.5 var(e). A large share biases the control's coefficient towards zero (errors in variables),
+    so the counterfactual under-carries the moves it shares with the target."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 28:
+        return np.nan
+    residual = x[7:-7] - (x[:-14] + x[14:]) / 2
+    total = float(np.var(x, ddof=1))
+    return float(min(1.0, np.var(residual, ddof=1) / 1.5 / total)) if total > 0 else np.nan
 
 
 def _diagnostic_warnings(diagnostics: dict, alpha: float) -> list[str]:
@@ -314,6 +360,11 @@ def _diagnostic_warnings(diagnostics: dict, alpha: float) -> list[str]:
         if np.isfinite(z) and abs(z) > CONTROL_JUMP_Z:
             found.append(f"control {name!r} moves during the promotion ({z:+.1f} pre-period weekly s.d.): "
                          "it is probably affected by the promotion and should not be a control")
+    for name, share in diagnostics["control_noise_share"].items():
+        if np.isfinite(share) and share > NOISY_CONTROL_SHARE:
+            found.append(f"control {name!r} is mostly day-to-day noise ({share:.0%} of its pre-period variance): "
+                         "its coefficient is pulled towards zero and the counterfactual under-carries what it "
+                         "shares with the target; use its 7-day mean, or sum several controls")
     placebo = diagnostics.get("placebo")
     if placebo is not None and placebo["windows"] and placebo["binomial_p"] < 0.05:
         found.append(f"placebo check: {placebo['significant']} of {placebo['windows']} fake promotions in the "
@@ -389,8 +440,10 @@ class LiftResult(Result):
     def diagnostics_frame(self) -> pd.DataFrame:
         d = self.diagnostics
         rows = [("pre-period days used", d["pre_days"]), ("pre-period days masked", d["masked_days"]),
+                ("yearly harmonics", d["yearly_harmonics"]), ("level drift (trend)", d["trend"]),
                 ("one-step-ahead MAPE (pre-period)", d["mape"]), ("controls R² (pre-period)", d["controls_r2"])]
         rows += [(f"control jump z: {k}", v) for k, v in d["control_jump_z"].items()]
+        rows += [(f"control noise share: {k}", v) for k, v in d["control_noise_share"].items()]
         if d.get("placebo") is not None:
             rows += [("placebo windows", d["placebo"]["windows"]),
                      ("placebo share significant", d["placebo"]["share"])]
@@ -416,8 +469,10 @@ class LiftResult(Result):
 # ------------------------------------------------------------------------------------------------
 # Public functions
 
-def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_draws: int) -> None:
+def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_draws: int, yearly="auto") -> None:
     check_alpha(alpha)
+    if yearly != "auto" and (isinstance(yearly, bool) or not isinstance(yearly, (int, np.integer)) or yearly < 0):
+        raise ValueError(f"yearly must be 'auto' or a whole number of harmonics ≥ 0 (0 = none), got {yearly!r}")
     if seasonality is not None and (not isinstance(seasonality, (int, np.integer)) or seasonality < 2):
         raise ValueError(f"seasonality must be None or a whole number ≥ 2 (7 = weekly), got {seasonality!r}")
     for name, value in (("post_days", post_days), ("gap_days", gap_days)):
@@ -430,7 +485,8 @@ def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_d
 def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
          pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
          seed: int = 0, *, exclude=None, n_draws: int = 1000, level_prior: str | None = "auto",
-         parameter_sets: int = 10, placebos: int = 0, trend: bool = False, warn: bool = True) -> LiftResult:
+         parameter_sets: int = 10, placebos: int = 0, trend="auto", yearly="auto",
+         warn: bool = True) -> LiftResult:
     """Counterfactual incremental ``target`` of a promotion running ``start``..``end`` (inclusive dates).
 
     Rows of the result: ``before`` (only with ``gap_days``: the presale / "waiting for 11.11" days),
@@ -445,14 +501,19 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
     ``level_prior``, ``parameter_sets``: see :mod:`kit.promo.model` (0 parameter sets = plug-in variances).
     ``trend=True``: the level drifts at a constant rate (random walk with drift) — for a steadily
     growing store, when placebo windows come out mostly positive; intervals widen with the horizon.
+    ``"auto"`` (default): a drift once the observed pre-period spans two years (730 days), none below.
+    ``yearly``: harmonics of a yearly swing as regressors; ``"auto"`` (default) uses 2 once the observed
+    pre-period spans two years and none below, an int asks for that many (0 = none).
     Returns a :class:`LiftResult`; its diagnostics' failures are also issued as :class:`PromoWarning`.
     """
     controls = list(controls or [])
-    _check_options(alpha, seasonality, post_days, gap_days, n_draws)
+    _check_options(alpha, seasonality, post_days, gap_days, n_draws, yearly)
     if level_prior not in _model.LEVEL_PRIORS:
         raise ValueError(f"level_prior must be one of {_model.LEVEL_PRIORS}, got {level_prior!r}")
     if target in controls:
         raise ValueError(f"the target {target!r} cannot also be a control")
+    if not (trend == "auto" or isinstance(trend, (bool, np.bool_))):
+        raise ValueError(f"trend must be 'auto', True or False, got {trend!r}")
     for name, value in (("placebos", placebos), ("parameter_sets", parameter_sets)):
         if not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a whole number ≥ 0, got {value!r}")
@@ -462,9 +523,10 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
     start_day, end_day = _day(start, "start"), _day(end, "end")
     window = _window(frame, target=target, controls=controls, date=date, start=start_day, end=end_day,
                      pre_start=None if pre_start is None else _day(pre_start, "pre_start"),
-                     post_days=post_days, gap_days=gap_days, excluded=excluded)
+                     post_days=post_days, gap_days=gap_days, excluded=excluded, yearly=yearly)
+    trend = window.observed_span >= LONG_HISTORY_DAYS if trend == "auto" else bool(trend)
     estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed,
-                         level_prior=level_prior, parameter_sets=parameter_sets, trend=bool(trend))
+                         level_prior=level_prior, parameter_sets=parameter_sets, trend=trend)
     daily_frame = _daily(estimate, alpha)
     diagnostics = _diagnostics(estimate, daily_frame)
     placebo_result = None
@@ -472,7 +534,8 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
         placebo_result = _placebo(frame, target=target, controls=controls, date=date, start=start_day, end=end_day,
                                   pre_start=pre_start, post_days=post_days, gap_days=gap_days, alpha=alpha,
                                   seasonality=seasonality, seed=seed, excluded=excluded, windows=placebos,
-                                  level_prior=level_prior, start_params=estimate.fitted.params, trend=bool(trend))
+                                  level_prior=level_prior, start_params=estimate.fitted.params, trend=trend,
+                                  yearly=window.harmonics.shape[1] // 2)
         diagnostics["placebo"] = {"windows": len(placebo_result.windows), "significant": placebo_result.significant,
                                   "share": placebo_result.share, "binomial_p": placebo_result.binomial_p}
     found = _diagnostic_warnings(diagnostics, alpha)
@@ -486,8 +549,10 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
 
 def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_start, post_days, gap_days, alpha,
              seasonality, seed, excluded, windows, level_prior, start_params, n_draws: int = 500,
-             trend: bool = False) -> PlaceboResult:
-    """Fake promotions of the same length, latest first, inside the real pre-period and clear of masked days."""
+             trend: bool = False, yearly: int = 0) -> PlaceboResult:
+    """Fake promotions of the same length, latest first, inside the real pre-period and clear of masked days.
+
+    The fakes use ``yearly`` harmonics where their own pre-period spans a year, none where it is shorter."""
     length = (end - start).days + 1
     span = length + post_days
     pre_end = start - pd.Timedelta(days=gap_days + 1)
@@ -511,7 +576,8 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
         sub = frame.loc[(dates <= fake_end_of_span).to_numpy()].reset_index(drop=True)
         window = _window(sub, target=target, controls=controls, date=date, start=fake_start, end=fake_end,
                          pre_start=first, post_days=post_days, gap_days=gap_days,
-                         excluded=excluded[(dates <= fake_end_of_span).to_numpy()], skip_excluded_in_window=True)
+                         excluded=excluded[(dates <= fake_end_of_span).to_numpy()], skip_excluded_in_window=True,
+                         yearly=yearly if (fake_pre_end - first).days + 1 >= YEAR_DAYS else 0)
         estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed + len(rows) + 1,
                              level_prior=level_prior, start_params=start_params, trend=trend)
         net = estimate.summary.set_index("period").loc["net"]
@@ -526,14 +592,19 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
 def placebo(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
             pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
             seed: int = 0, *, exclude=None, windows: int = 10, level_prior: str | None = "auto",
-            trend: bool = False) -> PlaceboResult:
-    """Placebo-in-time check on its own: :func:`lift` on ``windows`` fake promotions before ``start``."""
+            trend: bool = False, yearly: int = 0) -> PlaceboResult:
+    """Placebo-in-time check on its own: :func:`lift` on ``windows`` fake promotions before ``start``.
+
+    ``yearly``: harmonics of the yearly swing in each fake's model (as :func:`lift`'s, but a number: the
+    fakes' pre-periods are shorter than the real one, so "auto" would judge each by its own length)."""
     controls = list(controls or [])
-    _check_options(alpha, seasonality, post_days, gap_days, 1000)
+    _check_options(alpha, seasonality, post_days, gap_days, 1000, yearly)
+    if yearly == "auto":
+        raise ValueError("placebo: yearly must be a whole number of harmonics (the one lift() resolved), not 'auto'")
     frame = _prepare(data, target=target, controls=controls, date=date,
                      extra=[exclude] if isinstance(exclude, str) else [])
     excluded = _excluded_days(frame, exclude, date)
     return _placebo(frame, target=target, controls=controls, date=date, start=_day(start, "start"),
                     end=_day(end, "end"), pre_start=pre_start, post_days=post_days, gap_days=gap_days, alpha=alpha,
                     seasonality=seasonality, seed=seed, excluded=excluded, windows=windows,
-                    level_prior=level_prior, start_params=None, trend=trend)
+                    level_prior=level_prior, start_params=None, trend=trend, yearly=yearly)
