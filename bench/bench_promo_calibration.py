@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 
 from tests.promo_simulation import study
 
-
 # name -> lift options (smooth_controls: the controls' centred 7-day means instead of the raw ones)
 VARIANTS = {
     "default": {},                                   # two years of history: yearly terms and a drift

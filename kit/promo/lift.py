@@ -364,7 +364,7 @@ def _diagnostic_warnings(diagnostics: dict, alpha: float) -> list[str]:
         if np.isfinite(share) and share > NOISY_CONTROL_SHARE:
             found.append(f"control {name!r} is mostly day-to-day noise ({share:.0%} of its pre-period variance): "
                          "its coefficient is pulled towards zero and the counterfactual under-carries what it "
-                         "shares with the target; use its 7-day mean, or sum several controls")
+                         "shares with the target; a smoother control (a 7-day mean) or a sum of more controls carries it better")
     placebo = diagnostics.get("placebo")
     if placebo is not None and placebo["windows"] and placebo["binomial_p"] < 0.05:
         found.append(f"placebo check: {placebo['significant']} of {placebo['windows']} fake promotions in the "
