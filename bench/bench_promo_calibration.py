@@ -22,13 +22,12 @@ from tests.promo_simulation import study
 
 # name -> lift options (smooth_controls: the controls' centred 7-day means instead of the raw ones)
 VARIANTS = {
-    "default": {},                                   # two years of history: yearly terms and a drift
-    "before": {"yearly": 0, "trend": False},         # the model before the study
-    "yearly_only": {"trend": False},
-    "trend_only": {"yearly": 0},
-    "yearly3": {"yearly": 3},
+    "default": {},                                   # two years of history: yearly terms, a drift, log scale
+    "before": {"yearly": 0, "trend": False, "scale": "linear"},   # the model before the study
+    "linear": {"scale": "linear"},                   # yearly terms and drift on the values
+    "yearly_only": {"trend": False, "scale": "linear"},
+    "trend_only": {"yearly": 0, "scale": "linear"},
     "smooth7": {"smooth_controls": True},
-    "before_smooth7": {"smooth_controls": True, "yearly": 0, "trend": False},
 }
 
 

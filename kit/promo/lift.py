@@ -31,9 +31,9 @@ SHORT_PRE_DAYS = 56         # below eight weeks the fit works but deserves a war
 LOW_R2 = 0.3                # controls explaining less than this share of the pre-period variance
 CONTROL_JUMP_Z = 4.0        # a control's during-period mean this many pre-period weekly s.d. away
 NOISY_CONTROL_SHARE = 0.5   # a control whose day-to-day noise is more than this share of its pre-period variance
-# yearly="auto" and trend="auto": two yearly Fourier harmonics and a drift of the level once the observed
-# pre-period spans two years. Shorter histories cannot tell a yearly swing or a drift from the level's wandering;
-# with two years, the calibration study (bench/results/promo.md) chose both.
+# yearly="auto", trend="auto" and scale="auto": two yearly Fourier harmonics, a drift of the level and a fit on the
+# log scale once the observed pre-period spans two years. Shorter histories cannot tell a yearly swing or a drift
+# from the level's wandering; with two years, the calibration study (bench/results/promo.md) chose all three.
 LONG_HISTORY_DAYS = 730
 YEARLY_HARMONICS = 2
 YEAR_DAYS = 365.25
@@ -124,6 +124,8 @@ class _Estimate:
     effect_draws: dict[str, np.ndarray]
     predicted_draws: dict[str, np.ndarray]
     summary: pd.DataFrame
+    log: bool
+    expected: np.ndarray               # (T,) predictive mean in money (NaN up to the origin)
 
 
 def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str, start: pd.Timestamp,
@@ -187,7 +189,9 @@ def yearly_terms(dates: pd.DatetimeIndex, harmonics: int) -> np.ndarray:
     return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
 
 
-def _standardise(window: _Window) -> tuple[np.ndarray, np.ndarray | None, float, float, np.ndarray, np.ndarray]:
+def _standardise(window: _Window, log: bool = False) -> tuple[np.ndarray, np.ndarray | None, float, float, np.ndarray, np.ndarray]:
+    if log:
+        window = _logged(window)
     y_pre = window.actual[window.observed]
     y_mean, y_sd = float(np.mean(y_pre)), float(np.std(y_pre, ddof=1))
     if not y_sd > 0:
@@ -206,6 +210,27 @@ def _standardise(window: _Window) -> tuple[np.ndarray, np.ndarray | None, float,
     return y_std, (x_std if x_std.shape[1] else None), y_mean, y_sd, x_mean, x_sd
 
 
+def _fitted_values(window: _Window):
+    """(name, values) of the outcome's fitted and measured days and of every control."""
+    used = window.observed | np.isin(window.period, ["during", "after"])
+    return [("the outcome", window.actual[used]), *zip(window.control_names, window.controls.T)]
+
+
+def _positive(window: _Window) -> bool:
+    return all((values > 0).all() for _, values in _fitted_values(window))
+
+
+def _logged(window: _Window) -> _Window:
+    """The window with the outcome and the controls on the log scale (multiplicative effects additive)."""
+    for name, values in _fitted_values(window):
+        if not (values > 0).all():
+            example = window.dates[np.flatnonzero(~(values > 0))[0]].date() if name != "the outcome" else "-"
+            raise ValueError(f"scale='log' needs positive values; {name} has {int((values <= 0).sum())} day(s) ≤ 0"
+                             + (f" (e.g. {example})" if name != "the outcome" else ""))
+    return _Window(**{**window.__dict__, "actual": np.log(np.where(window.actual > 0, window.actual, np.nan)),
+                      "controls": np.log(window.controls)})
+
+
 def _two_sided_p(effect_draws: np.ndarray) -> float:
     """Two-sided posterior tail probability that the effect is zero (CausalImpact's, doubled)."""
     n = effect_draws.size
@@ -216,13 +241,16 @@ def _two_sided_p(effect_draws: np.ndarray) -> float:
 
 def _estimate(window: _Window, *, seasonality: int | None, alpha: float, n_draws: int, seed: int,
               level_prior: str | None, start_params: np.ndarray | None = None, parameter_sets: int = 10,
-              trend: bool = False) -> _Estimate:
-    y_std, x_std, y_mean, y_sd, x_mean, x_sd = _standardise(window)
+              trend: bool = False, log: bool = False) -> _Estimate:
+    y_std, x_std, y_mean, y_sd, x_mean, x_sd = _standardise(window, log)
     fitted = _model.fit(y_std, x_std, seasonality, level_prior=level_prior, start_params=start_params, trend=trend)
     origin = int(np.flatnonzero(window.observed)[-1])
     forecast = _model.simulate(fitted, origin, n_draws, np.random.default_rng(seed), parameter_sets=parameter_sets)
     simulated = y_mean + y_sd * forecast.draws           # yuan
     expected = y_mean + y_sd * forecast.mean
+    if log:
+        simulated = np.exp(simulated)
+        expected = np.mean(simulated, axis=0)
     rows, effect_draws, predicted_draws = [], {}, {}
     masks = {"before": window.period == "gap", "during": window.period == "during", "after": window.period == "after"}
     masks["net"] = masks["before"] | masks["during"] | masks["after"]
@@ -250,12 +278,14 @@ def _estimate(window: _Window, *, seasonality: int | None, alpha: float, n_draws
         predicted_draws[name] = sim_total
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     return _Estimate(window=window, fitted=fitted, forecast=forecast, y_mean=y_mean, y_sd=y_sd, x_mean=x_mean,
-                     x_sd=x_sd, effect_draws=effect_draws, predicted_draws=predicted_draws, summary=summary)
+                     x_sd=x_sd, effect_draws=effect_draws, predicted_draws=predicted_draws, summary=summary,
+                     log=log, expected=expected)
 
 
 def _daily(estimate: _Estimate, alpha: float) -> pd.DataFrame:
     w, f = estimate.window, estimate.forecast
     mu, sd = estimate.y_mean, estimate.y_sd
+    money = np.exp if estimate.log else (lambda v: v)
     z = stats.norm.ppf(1 - alpha / 2)
     n = len(w.dates)
     predicted, lower, upper = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
@@ -264,12 +294,12 @@ def _daily(estimate: _Estimate, alpha: float) -> pd.DataFrame:
     pre = np.arange(n) <= f.origin
     pre[:burn] = False
     spread = np.sqrt(np.clip(f.one_step_var, 0, None))
-    predicted[pre] = mu + sd * f.one_step[pre]
-    lower[pre] = mu + sd * (f.one_step[pre] - z * spread[pre])
-    upper[pre] = mu + sd * (f.one_step[pre] + z * spread[pre])
+    predicted[pre] = money(mu + sd * f.one_step[pre])
+    lower[pre] = money(mu + sd * (f.one_step[pre] - z * spread[pre]))
+    upper[pre] = money(mu + sd * (f.one_step[pre] + z * spread[pre]))
     ahead = np.arange(n) > f.origin
-    simulated = mu + sd * f.draws[:, ahead]
-    predicted[ahead] = mu + sd * f.mean[ahead]
+    simulated = money(mu + sd * f.draws[:, ahead])
+    predicted[ahead] = estimate.expected[ahead]
     lower[ahead], upper[ahead] = np.quantile(simulated, [alpha / 2, 1 - alpha / 2], axis=0)
     effect = w.actual - predicted
     effect_low, effect_high = w.actual - upper, w.actual - lower
@@ -322,6 +352,7 @@ def _diagnostics(estimate: _Estimate, frame_daily: pd.DataFrame) -> dict:
     return {
         "pre_days": int(observed.sum()), "masked_days": int(w.excluded.sum()),
         "yearly_harmonics": w.harmonics.shape[1] // 2, "trend": estimate.fitted.model.trend,
+        "scale": "log" if estimate.log else "linear",
         "mape": mape, "controls_r2": r2, "control_jump_z": jumps, "control_noise_share": noise,
         "converged": estimate.fitted.converged, "variances": estimate.fitted.variances,
         "level_prior": ("none (maximum likelihood)" if estimate.fitted.level_prior is None else
@@ -440,7 +471,7 @@ class LiftResult(Result):
     def diagnostics_frame(self) -> pd.DataFrame:
         d = self.diagnostics
         rows = [("pre-period days used", d["pre_days"]), ("pre-period days masked", d["masked_days"]),
-                ("yearly harmonics", d["yearly_harmonics"]), ("level drift (trend)", d["trend"]),
+                ("yearly harmonics", d["yearly_harmonics"]), ("level drift (trend)", d["trend"]), ("scale", d["scale"]),
                 ("one-step-ahead MAPE (pre-period)", d["mape"]), ("controls R² (pre-period)", d["controls_r2"])]
         rows += [(f"control jump z: {k}", v) for k, v in d["control_jump_z"].items()]
         rows += [(f"control noise share: {k}", v) for k, v in d["control_noise_share"].items()]
@@ -485,7 +516,7 @@ def _check_options(alpha: float, seasonality, post_days: int, gap_days: int, n_d
 def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None = None, date: str = "date",
          pre_start=None, post_days: int = 0, gap_days: int = 0, alpha: float = 0.05, seasonality: int | None = 7,
          seed: int = 0, *, exclude=None, n_draws: int = 1000, level_prior: str | None = "auto",
-         parameter_sets: int = 10, placebos: int = 0, trend="auto", yearly="auto",
+         parameter_sets: int = 10, placebos: int = 0, trend="auto", yearly="auto", scale: str = "auto",
          warn: bool = True) -> LiftResult:
     """Counterfactual incremental ``target`` of a promotion running ``start``..``end`` (inclusive dates).
 
@@ -504,6 +535,9 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
     ``"auto"`` (default): a drift once the observed pre-period spans two years (730 days), none below.
     ``yearly``: harmonics of a yearly swing as regressors; ``"auto"`` (default) uses 2 once the observed
     pre-period spans two years and none below, an int asks for that many (0 = none).
+    ``scale``: ``"log"`` fits the log of the outcome and of the controls (multiplicative seasonality and
+    effects; needs positive values), ``"linear"`` the values; ``"auto"`` (default): log once the observed
+    pre-period spans two years and every value is positive, linear otherwise.
     Returns a :class:`LiftResult`; its diagnostics' failures are also issued as :class:`PromoWarning`.
     """
     controls = list(controls or [])
@@ -514,6 +548,8 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
         raise ValueError(f"the target {target!r} cannot also be a control")
     if not (trend == "auto" or isinstance(trend, (bool, np.bool_))):
         raise ValueError(f"trend must be 'auto', True or False, got {trend!r}")
+    if scale not in ("auto", "linear", "log"):
+        raise ValueError(f"scale must be 'auto', 'linear' or 'log', got {scale!r}")
     for name, value in (("placebos", placebos), ("parameter_sets", parameter_sets)):
         if not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a whole number ≥ 0, got {value!r}")
@@ -524,9 +560,11 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
     window = _window(frame, target=target, controls=controls, date=date, start=start_day, end=end_day,
                      pre_start=None if pre_start is None else _day(pre_start, "pre_start"),
                      post_days=post_days, gap_days=gap_days, excluded=excluded, yearly=yearly)
-    trend = window.observed_span >= LONG_HISTORY_DAYS if trend == "auto" else bool(trend)
+    long_history = window.observed_span >= LONG_HISTORY_DAYS
+    trend = long_history if trend == "auto" else bool(trend)
+    log = scale == "log" or (scale == "auto" and long_history and _positive(window))
     estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed,
-                         level_prior=level_prior, parameter_sets=parameter_sets, trend=trend)
+                         level_prior=level_prior, parameter_sets=parameter_sets, trend=trend, log=log)
     daily_frame = _daily(estimate, alpha)
     diagnostics = _diagnostics(estimate, daily_frame)
     placebo_result = None
@@ -535,7 +573,7 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
                                   pre_start=pre_start, post_days=post_days, gap_days=gap_days, alpha=alpha,
                                   seasonality=seasonality, seed=seed, excluded=excluded, windows=placebos,
                                   level_prior=level_prior, start_params=estimate.fitted.params, trend=trend,
-                                  yearly=window.harmonics.shape[1] // 2)
+                                  yearly=window.harmonics.shape[1] // 2, log=log)
         diagnostics["placebo"] = {"windows": len(placebo_result.windows), "significant": placebo_result.significant,
                                   "share": placebo_result.share, "binomial_p": placebo_result.binomial_p}
     found = _diagnostic_warnings(diagnostics, alpha)
@@ -549,7 +587,7 @@ def lift(data, start, end, target: str = "gmv", controls: Iterable[str] | None =
 
 def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_start, post_days, gap_days, alpha,
              seasonality, seed, excluded, windows, level_prior, start_params, n_draws: int = 500,
-             trend: bool = False, yearly: int = 0) -> PlaceboResult:
+             trend: bool = False, yearly: int = 0, log: bool = False) -> PlaceboResult:
     """Fake promotions of the same length, latest first, inside the real pre-period and clear of masked days.
 
     The fakes use ``yearly`` harmonics where their own pre-period spans a year, none where it is shorter."""
@@ -579,7 +617,7 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
                          excluded=excluded[(dates <= fake_end_of_span).to_numpy()], skip_excluded_in_window=True,
                          yearly=yearly if (fake_pre_end - first).days + 1 >= YEAR_DAYS else 0)
         estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed + len(rows) + 1,
-                             level_prior=level_prior, start_params=start_params, trend=trend)
+                             level_prior=level_prior, start_params=start_params, trend=trend, log=log)
         net = estimate.summary.set_index("period").loc["net"]
         rows.append({"start": fake_start.date(), "end": fake_end.date(), "effect": net["effect"],
                      "ci_low": net["ci_low"], "ci_high": net["ci_high"], "rel_effect": net["rel_effect"],
