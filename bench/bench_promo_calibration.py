@@ -2,7 +2,7 @@
 yearly seasonality, a shared demand shock and three noisy controls (tests/promo_simulation.py), with a
 +30% event followed by a -8% dip, and on the same series without the event (false positives).
 
-    .venv/bin/python bench/bench_promo_calibration.py --series 600 --variants default no_yearly
+    .venv/bin/python bench/bench_promo_calibration.py --series 400 --variants default before
 
 Prints the study's table per variant (bias, RMSE, coverage and width per period, false-positive rate)
 and the CPU seconds per fit. Series run in 2 worker processes; the table does not depend on that.

@@ -3,7 +3,7 @@
 Two years of history before the event; log demand = size + slow trend + yearly swing + weekday pattern
 + a shared random-walk demand shock. Three controls share the yearly swing, the weekday pattern and the
 shock, each with its own scale and its own (larger) noise. The event multiplies the counterfactual by
-``1 + uplift`` for ``during_days`` days, then by ``1 - dip`` for ``after_days`` days, so the truth of each
+``1 + uplift`` for ``DURING_DAYS`` days, then by ``1 - dip`` for ``AFTER_DAYS`` days, so the truth of each
 period is known exactly: actual − counterfactual over its days. Used by tests/test_promo_calibration.py
 (the fast study) and bench/bench_promo_calibration.py (the full one).
 """
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 import kit.promo as promo
+from kit.promo.data import weekly_mean
 
 PRE_DAYS = 730
 DURING_DAYS = 11
@@ -117,10 +118,7 @@ def calibration(results: pd.DataFrame, nulls: pd.DataFrame, alpha: float = 0.05)
 
 def smoothed(frame: pd.DataFrame) -> pd.DataFrame:
     """Controls replaced by their centred 7-day means (as kit.promo.daily does for the sample)."""
-    out = frame.copy()
-    for name in CONTROLS:
-        out[name] = out[name].rolling(7, center=True, min_periods=4).mean()
-    return out
+    return frame.assign(**{name: weekly_mean(frame[name]) for name in CONTROLS})
 
 
 def fit_case(task: tuple) -> tuple[list[dict], float]:

@@ -145,10 +145,7 @@ def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_d
     frame["cannibalised_gmv"] = wide[rest].sum(axis=1).to_numpy() if rest else 0.0
     frame["store_gmv"] = wide[categories].sum(axis=1).to_numpy()
     frame["control_gmv"] = wide[list(controls)].sum(axis=1).to_numpy() if controls else 0.0
-    # The controls' slow movement (trend, season, media pushes) without their day-to-day noise: a
-    # centred 7-day mean. Noisy daily controls attenuate the regression towards zero (errors in
-    # variables), so the counterfactual would miss a rise that the controls clearly show.
-    frame["control_gmv_7d"] = frame["control_gmv"].rolling(7, center=True, min_periods=4).mean()
+    frame["control_gmv_7d"] = weekly_mean(frame["control_gmv"])
     for category in categories:
         frame[f"gmv_{category}"] = wide[category].to_numpy()
     mask_after = mask_post_days
@@ -162,6 +159,13 @@ def daily(source, promotion_id: str, *, controls: list[str] | None = None, pre_d
     frame.attrs.update({"promotion_id": str(row["promotion_id"]), "promoted": promoted, "controls": list(controls),
                         "cannibalised": rest, "start": start.date(), "end": end.date(), "gap_days": lead})
     return frame
+
+
+def weekly_mean(series: pd.Series) -> pd.Series:
+    """A control's slow movement (trend, season, media pushes) without its day-to-day noise: a centred
+    7-day mean. Noisy daily controls attenuate the regression towards zero (errors in variables), so the
+    counterfactual would miss a rise that the controls clearly show."""
+    return series.rolling(7, center=True, min_periods=4).mean()
 
 
 def control_columns(frame: pd.DataFrame, kind: str = "smoothed") -> list[str]:

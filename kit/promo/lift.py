@@ -211,22 +211,23 @@ def _standardise(window: _Window, log: bool = False) -> tuple[np.ndarray, np.nda
 
 
 def _fitted_values(window: _Window):
-    """(name, values) of the outcome's fitted and measured days and of every control."""
+    """(name, dates, values) of the outcome's fitted and measured days and of every control."""
     used = window.observed | np.isin(window.period, ["during", "after"])
-    return [("the outcome", window.actual[used]), *zip(window.control_names, window.controls.T)]
+    return [("the outcome", window.dates[used], window.actual[used]),
+            *((name, window.dates, values) for name, values in zip(window.control_names, window.controls.T))]
 
 
 def _positive(window: _Window) -> bool:
-    return all((values > 0).all() for _, values in _fitted_values(window))
+    return all((values > 0).all() for _, _, values in _fitted_values(window))
 
 
 def _logged(window: _Window) -> _Window:
     """The window with the outcome and the controls on the log scale (multiplicative effects additive)."""
-    for name, values in _fitted_values(window):
-        if not (values > 0).all():
-            example = window.dates[np.flatnonzero(~(values > 0))[0]].date() if name != "the outcome" else "-"
-            raise ValueError(f"scale='log' needs positive values; {name} has {int((values <= 0).sum())} day(s) ≤ 0"
-                             + (f" (e.g. {example})" if name != "the outcome" else ""))
+    for name, dates, values in _fitted_values(window):
+        bad = ~(values > 0)
+        if bad.any():
+            raise ValueError(f"scale='log' needs positive values; {name} has {int(bad.sum())} day(s) ≤ 0 "
+                             f"(e.g. {dates[bad][0].date()})")
     return _Window(**{**window.__dict__, "actual": np.log(np.where(window.actual > 0, window.actual, np.nan)),
                       "controls": np.log(window.controls)})
 
