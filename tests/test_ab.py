@@ -379,6 +379,60 @@ def test_user_in_two_arms(users):
         ab.analyze(twice, ab.Mean("revenue"))
 
 
+def test_a_declared_key_is_proof_and_anything_else_is_counted(users):
+    import ibis
+
+    from kit.engines import declares_unique
+    con = ibis.duckdb.connect()
+    con.raw_sql("""
+        CREATE TABLE keyed (user_id VARCHAR PRIMARY KEY, variant VARCHAR, revenue DOUBLE);
+        CREATE TABLE unique_only (user_id VARCHAR UNIQUE, variant VARCHAR);
+        CREATE TABLE unique_not_null (user_id VARCHAR UNIQUE NOT NULL, variant VARCHAR);
+        CREATE TABLE pair_key (experiment VARCHAR, user_id VARCHAR, variant VARCHAR, PRIMARY KEY (experiment, user_id));
+        CREATE SCHEMA other;
+        CREATE TABLE other.keyed (user_id VARCHAR, variant VARCHAR);""")
+    con.insert("keyed", users[["user_id", "variant", "revenue"]])
+    keyed = con.table("keyed")
+    assert declares_unique(keyed, "user_id")
+    assert not declares_unique(keyed, "variant")
+    assert declares_unique(keyed.filter(keyed.variant == "control").order_by("revenue").limit(5), "user_id")
+    assert declares_unique(keyed.select(uid=keyed.user_id, arm=keyed.variant), "uid")
+    assert not declares_unique(keyed.select(user_id=keyed.variant), "user_id")   # a renamed column is not the key
+    assert not declares_unique(keyed.union(keyed), "user_id")
+    assert not declares_unique(keyed.join(keyed.select("user_id"), "user_id"), "user_id")
+    assert not declares_unique(con.table("unique_only"), "user_id")              # UNIQUE lets NULLs repeat
+    assert declares_unique(con.table("unique_not_null"), "user_id")
+    assert not declares_unique(con.table("pair_key"), "user_id")                 # unique per experiment only
+    assert not declares_unique(con.table("keyed", database="other"), "user_id")  # the other schema's table
+    assert not declares_unique(ibis.memtable(users), "user_id")
+    # the proof gives the same analysis; without it the union's repeated users are still caught
+    pd.testing.assert_frame_equal(ab.analyze(keyed, ab.Mean("revenue")).to_pandas(), ab.analyze(users, ab.Mean("revenue")).to_pandas())
+    with pytest.raises(ValueError, match=rf"must be unique \(one row per user\): {len(users):,} users appear on more than one row"):
+        ab.analyze(keyed.union(keyed), ab.Mean("revenue"))
+
+
+def test_integer_sums_are_exact_and_an_overflow_falls_back_to_floats():
+    import ibis
+
+    rng = np.random.default_rng(7)
+    big = rng.integers(2_900_000_000, 3_000_000_000, size=5_000)  # squares just below 2**63
+    frame = pd.DataFrame({"user_id": [f"u{i}" for i in range(len(big))], "variant": np.where(np.arange(len(big)) % 2, "v1", "control"),
+                          "views": big, "flag": rng.random(len(big)) < 0.3})
+    arms, moments = ab.arm_moments(ibis.duckdb.connect().create_table("t", frame), [ab.Mean("views"), ab.Proportion("flag")])
+    for k, arm in enumerate(arms):
+        views = [int(v) for v in frame.loc[frame.variant == arm, "views"]]
+        assert moments.sums[k, 0] == float(sum(views))                      # exact, then rounded once
+        assert moments.cross[k, 0, 0] == float(sum(v * v for v in views))
+        assert moments.sums[k, 1] == frame.loc[frame.variant == arm, "flag"].sum()
+    # squares beyond 64 bits: DuckDB refuses the integer product, the floats take over
+    huge = frame.assign(views=frame["views"] * 2)
+    arms, moments = ab.arm_moments(ibis.duckdb.connect().create_table("t", huge), [ab.Mean("views")])
+    for k, arm in enumerate(arms):
+        reference = ab.Moments.from_arrays(["views"], huge.loc[huge.variant == arm, ["views"]].to_numpy(float))
+        assert moments.cross[k, 0, 0] == pytest.approx(float(reference.cross[0, 0]), rel=1e-12)
+        assert moments.sums[k, 0] == pytest.approx(float(reference.sums[0]), rel=1e-12)
+
+
 def test_zero_variance_metric(users):
     with pytest.raises(ValueError, match=r"metric 'flat' has zero variance.*same value 1"):
         ab.analyze(users.assign(flat=1.0), ab.Mean("flat"))

@@ -128,6 +128,42 @@ def test_postgres_reads_local_time_from_both_timestamp_types(tmp_path, aware):
     assert _local_paid_at(src) == LOCAL
 
 
+def test_postgres_keys_prove_one_arm_per_user():
+    """The A/B check trusts a key PostgreSQL enforces and counts everywhere else."""
+    import ibis
+    import psycopg
+
+    from kit import ab
+    from kit.engines import declares_unique
+    url = _postgres_or_skip()
+    with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as con:
+        con.execute("""
+            DROP SCHEMA IF EXISTS kit_keys CASCADE; CREATE SCHEMA kit_keys;
+            CREATE TABLE kit_keys.keyed (user_id text PRIMARY KEY, variant text, revenue double precision);
+            CREATE TABLE kit_keys.unique_only (user_id text UNIQUE, variant text);
+            CREATE TABLE kit_keys.unique_not_null (user_id text NOT NULL, variant text);
+            CREATE UNIQUE INDEX ON kit_keys.unique_not_null (user_id);
+            CREATE TABLE kit_keys.partial (user_id text NOT NULL, variant text);
+            CREATE UNIQUE INDEX ON kit_keys.partial (user_id) WHERE variant = 'control';
+            CREATE TABLE kit_keys.pair_key (experiment text, user_id text, variant text, PRIMARY KEY (experiment, user_id));
+            CREATE TABLE kit_keys.plain (user_id text, variant text, revenue double precision);
+            INSERT INTO kit_keys.keyed SELECT 'u' || i, CASE WHEN i % 2 = 0 THEN 'control' ELSE 'v1' END, i % 7
+                FROM generate_series(1, 400) i;
+            INSERT INTO kit_keys.plain SELECT * FROM kit_keys.keyed UNION ALL SELECT 'u1', 'control', 0;""")
+    backend = ibis.connect(url)
+    table = lambda name: backend.table(name, database="kit_keys")  # noqa: E731
+    assert declares_unique(table("keyed"), "user_id")
+    assert declares_unique(table("keyed").filter(table("keyed").revenue > 1), "user_id")
+    assert declares_unique(table("unique_not_null"), "user_id")
+    assert not declares_unique(table("keyed"), "variant")
+    for name in ["unique_only", "partial", "pair_key", "plain"]:
+        assert not declares_unique(table(name), "user_id"), name
+    assert len(ab.analyze(table("keyed"), ab.Mean("revenue")).to_pandas()) == 1
+    with pytest.raises(ValueError, match=r"1 users appear on more than one row, 1 of them in more than one arm; example: user_id='u1'"):
+        ab.analyze(table("plain"), ab.Mean("revenue"))
+    backend.disconnect()
+
+
 # -- remembered contract passes ----------------------------------------------------------------
 
 def test_spark_files_are_remembered_and_database_tables_are_checked_each_time(slice_dir, tmp_path):

@@ -15,7 +15,8 @@ those. See :mod:`kit.ab.stats` for the methods.
 """
 from __future__ import annotations
 
-from kit.ab import plots
+import importlib
+
 from kit.ab.analysis import ABResult, analyze
 from kit.ab.daily import SequentialPath, daily_user_metrics, sequential_path
 from kit.ab.metrics import Mean, Metric, Proportion, Ratio, standard_metrics
@@ -32,3 +33,10 @@ __all__ = [
     "analyze", "arm_moments", "daily_user_metrics", "sequential_path", "mde", "plots", "review", "review_quarter", "sample_size",
     "srm", "standard_metrics", "user_metrics", "verdict",
 ]
+
+
+def __getattr__(name: str):
+    # the plots (and matplotlib) load when first used: an analysis alone stays ~30 MB lighter
+    if name == "plots":
+        return importlib.import_module("kit.ab.plots")
+    raise AttributeError(f"module 'kit.ab' has no attribute {name!r}")

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 import numpy as np
+import pandas as pd
 
 from kit.ab.metrics import PROPORTION, Metric
 from kit.contract import require_columns
+from kit.engines import checks_integer_overflow, declares_unique
 from kit.inputs import as_table
 
 
@@ -51,8 +53,12 @@ class Moments:
 
 
 def check_one_arm_per_user(table: ir.Table, variant: str, unit: str | None) -> None:
-    """A user must appear once (one arm); checked in the engine when the unit column is present."""
-    if unit is None or unit not in table.columns:
+    """A user must appear once (one arm); checked in the engine when the unit column is present.
+
+    A primary key (or unique, not-null constraint) on the column, which the engine enforces, is
+    proof enough; otherwise one exact distinct count over the column.
+    """
+    if unit is None or unit not in table.columns or declares_unique(table, unit):
         return
     stats = table.aggregate(rows=ibis._.count(), users=table[unit].nunique()).to_pyarrow().to_pylist()[0]
     if stats["rows"] == stats["users"]:
@@ -97,30 +103,25 @@ def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str
         pairs.update((a, b) for a in ids for b in ids if a <= b)
     proportion_columns = {index[m.value_columns[0]] for m in metrics if m.kind == PROPORTION}
 
-    value = {i: table[c].cast("float64") for c, i in index.items()}
-    aggregates = {"n": ibis._.count()}
-    for i in range(len(columns)):
-        aggregates[f"s{i}"] = value[i].sum()
-        aggregates[f"null{i}"] = value[i].isnull().sum()
-    for i in proportion_columns:
-        aggregates[f"bad{i}"] = (~value[i].isin([0.0, 1.0])).fill_null(False).sum()
-    for a, b in sorted(pairs):
-        aggregates[f"p{a}_{b}"] = (value[a] * value[b]).sum()
-    grouped = table.group_by(table[variant].cast("string").name("__arm")).aggregate(**aggregates)
-    frame = grouped.to_pyarrow().to_pandas().sort_values("__arm", kind="stable").reset_index(drop=True)
+    try:
+        frame = _grouped_sums(table, variant, columns, pairs, proportion_columns, exact_integers=checks_integer_overflow(table))
+    except Exception as error:  # a product of two integers beyond 64 bits: the engine stopped, redo it in floats
+        if type(error).__name__ not in _OVERFLOW_ERRORS:
+            raise
+        frame = _grouped_sums(table, variant, columns, pairs, proportion_columns, exact_integers=False)
 
     if frame["__arm"].isnull().any():
         missing = int(frame.loc[frame["__arm"].isnull(), "n"].sum())
         raise ValueError(f"column {variant!r}: {missing:,} rows have no variant (null); drop or label them before analysing")
     for i, column in enumerate(columns):
-        nulls = int(frame[f"null{i}"].sum())
-        if nulls:
-            raise ValueError(f"column {column!r}: {nulls:,} rows are null; fill them (e.g. 0 for counts) or drop those users "
-                             f"(example arm: {frame.loc[frame[f'null{i}'] > 0, '__arm'].iloc[0]!r})")
+        null = frame["n"] - frame[f"count{i}"]
+        if null.sum():
+            raise ValueError(f"column {column!r}: {int(null.sum()):,} rows are null; fill them (e.g. 0 for counts) or drop those users "
+                             f"(example arm: {frame.loc[null > 0, '__arm'].iloc[0]!r})")
     for i in proportion_columns:
         bad = int(frame[f"bad{i}"].sum())
         if bad:
-            example = table.filter(~value[i].isin([0.0, 1.0])).select(columns[i]).limit(1).to_pyarrow().to_pylist()[0]
+            example = table.filter(~table[columns[i]].cast("float64").isin([0.0, 1.0])).select(columns[i]).limit(1).to_pyarrow().to_pylist()[0]
             raise ValueError(f"column {columns[i]!r} is used as a Proportion, so it must be 0/1 (or boolean): {bad:,} rows "
                              f"are not; example value: {example[columns[i]]!r}. Use kit.ab.Mean for counts.")
 
@@ -131,3 +132,35 @@ def arm_moments(data, metrics: list[Metric], variant: str = "variant", unit: str
     for a, b in pairs:
         cross[:, a, b] = cross[:, b, a] = frame[f"p{a}_{b}"].to_numpy(dtype=float)
     return frame["__arm"].tolist(), Moments(tuple(columns), n, sums, cross)
+
+
+# what DuckDB and PostgreSQL raise for a 64-bit integer overflow
+_OVERFLOW_ERRORS = frozenset({"OutOfRangeException", "NumericValueOutOfRange"})
+
+
+def _grouped_sums(table: ir.Table, variant: str, columns: list[str], pairs: set[tuple[int, int]],
+                  proportion_columns: set[int], exact_integers: bool) -> pd.DataFrame:
+    """Per arm: ``n``, the non-null ``count{i}``, the sums ``s{i}``, the products ``p{a}_{b}`` and,
+    for proportions, the count of values other than 0/1 ``bad{i}`` — one grouped query.
+
+    With ``exact_integers``, integer (and boolean) columns are summed and multiplied as 64-bit
+    integers, which engines that check overflow sum exactly (DuckDB: HUGEINT, PostgreSQL:
+    numeric); only the totals become floats. That is exact where float sums are not, and DuckDB
+    multiplies integers in about half the time it takes for the same products in floats.
+    """
+    def number(column: str) -> ir.NumericValue:
+        kind = table[column].type()
+        exact = exact_integers and (kind.is_integer() or kind.is_boolean())
+        return table[column].cast("int64" if exact else "float64")
+
+    value = {i: number(c) for i, c in enumerate(columns)}
+    aggregates = {"n": ibis._.count()}
+    for i in range(len(columns)):
+        aggregates[f"s{i}"] = value[i].sum().cast("float64")
+        aggregates[f"count{i}"] = value[i].count()
+    for i in proportion_columns:
+        aggregates[f"bad{i}"] = (~value[i].isin([0, 1])).fill_null(False).sum()
+    for a, b in sorted(pairs):
+        aggregates[f"p{a}_{b}"] = (value[a] * value[b]).sum().cast("float64")
+    grouped = table.group_by(table[variant].cast("string").name("__arm")).aggregate(**aggregates)
+    return grouped.to_pyarrow().to_pandas().sort_values("__arm", kind="stable").reset_index(drop=True)
