@@ -58,6 +58,13 @@ def hand_run(notebooks: list[Path], quarter: str, out: Path, cache: Path) -> tup
     return time.perf_counter() - started, per_notebook
 
 
+def gauge() -> float:
+    """Seconds of a fixed pure-Python loop: the machine's speed at the time (the 30 s goal assumes ≤ 0.5 s)."""
+    started = time.perf_counter()
+    sum(i * i for i in range(10**7))
+    return time.perf_counter() - started
+
+
 def kit_run(quarter: str, out: Path, jobs: int | None, cache: Path) -> tuple[float, dict[str, float], int]:
     command = [str(BIN / "kit"), "report", quarter, "--out", str(out), "--no-progress"]
     if jobs:
@@ -84,15 +91,20 @@ def main() -> int:
     notebooks = discover()
     cores = default_jobs()
     rows: dict[str, list] = {key: [] for key in ("hand_cold", "kit_cold", "hand_warm", "kit_warm", "kit1_warm")}
+    gauges: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-report-") as scratch:
         for attempt in range(args.repeat):
             base = Path(scratch) / str(attempt)
             hand_cache, kit_cache = base / "hand-cache", base / "kit-cache"
-            rows["hand_cold"].append(hand_run(notebooks, args.quarter, base / "hand-cold", hand_cache))
-            rows["kit_cold"].append(kit_run(args.quarter, base / "kit-cold", None, kit_cache))
-            rows["hand_warm"].append(hand_run(notebooks, args.quarter, base / "hand-warm", hand_cache))
-            rows["kit_warm"].append(kit_run(args.quarter, base / "kit-warm", None, kit_cache))
-            rows["kit1_warm"].append(kit_run(args.quarter, base / "kit1-warm", 1, kit_cache))
+            runs = {"hand_cold": lambda: hand_run(notebooks, args.quarter, base / "hand-cold", hand_cache),
+                    "kit_cold": lambda: kit_run(args.quarter, base / "kit-cold", None, kit_cache),
+                    "hand_warm": lambda: hand_run(notebooks, args.quarter, base / "hand-warm", hand_cache),
+                    "kit_warm": lambda: kit_run(args.quarter, base / "kit-warm", None, kit_cache),
+                    "kit1_warm": lambda: kit_run(args.quarter, base / "kit1-warm", 1, kit_cache)}
+            for key, run in runs.items():
+                gauges.append(gauge())
+                rows[key].append(run())
+            gauges.append(gauge())
             shutil.rmtree(base, ignore_errors=True)
     best = {key: min(runs, key=lambda r: r[0]) for key, runs in rows.items()}
     seconds = {key: run[0] for key, run in best.items()}
@@ -104,7 +116,8 @@ def main() -> int:
         "",
         f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC at commit `{revision}` by `bench/bench_report.py` "
         f"(best of {args.repeat}); {platform.machine()}, {cores} cores available, Python {platform.python_version()}. "
-        "Both sides ran back to back, in the order of the table.",
+        f"Both sides ran back to back, in the order of the table; the gauge loop (`sum(i*i for i in range(10**7))`) "
+        f"took {min(gauges):.2f}–{max(gauges):.2f} s between the runs.",
         "",
         f"Quarter {args.quarter}, {len(notebooks)} notebooks on the sample data: {', '.join(nb.stem for nb in notebooks)}.",
         "Cold: an empty contract cache (the first run on new data); warm: the cache that side's cold run left.",
