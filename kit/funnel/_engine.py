@@ -265,6 +265,11 @@ def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False, cache: bo
     if spec.bounds is not None:
         lower, upper = spec.bounds
         starts = starts.filter((starts[TS] >= lower) & (starts[TS] < upper))
+    if spec.attempt == "first":
+        # Only a unit's earliest starts can be its counted chain; ties stay (depth, the breakdown
+        # and the later times choose among them), so the joins carry one start per unit, not all.
+        earliest = starts.mutate(__earliest=starts[TS].min().over(group_by=UNIT))
+        starts = earliest.filter(earliest[TS] == earliest.__earliest).drop("__earliest")
     start_ids = start_ids or bool(spec.hold)
     if start_ids:
         # Starts sharing every ordering key are identical rows, so how the engine numbers them
