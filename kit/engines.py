@@ -16,6 +16,9 @@ _RECORD_ARRAYS = frozenset({"duckdb", "pyspark"})
 # Engines whose 64-bit integer arithmetic raises on overflow and whose integer sums are exact
 # (Spark, outside ANSI mode, wraps around silently).
 _CHECKED_INTEGERS = frozenset({"duckdb", "postgres"})
+# Engines that enforce PRIMARY KEY and UNIQUE (warehouses such as Snowflake or BigQuery accept the
+# declaration without enforcing it, so it proves nothing there).
+_ENFORCED_KEYS = frozenset({"duckdb", "postgres"})
 
 
 def backend_name(expr: ibis.Expr) -> str:
@@ -57,11 +60,6 @@ def next_at_or_after(left: ibis.Table, at: str, right: ibis.Table, right_at: str
     following = ibis.window(group_by=keys, order_by=["__at", kind], rows=(0, None))
     found = stacked.mutate(**{name: stacked[name].min().over(following)})
     return found.filter(found[kind] == 0).drop("__at", kind)
-
-
-# Engines that enforce PRIMARY KEY and UNIQUE (warehouses such as Snowflake or BigQuery accept the
-# declaration without enforcing it, so it proves nothing there).
-_ENFORCED_KEYS = frozenset({"duckdb", "postgres"})
 
 
 def _base_column(table: ir.Table, column: str) -> tuple[ops.DatabaseTable, str] | None:

@@ -164,6 +164,27 @@ def test_postgres_keys_prove_one_arm_per_user():
     backend.disconnect()
 
 
+def test_postgres_sums_integers_exactly_and_falls_back_to_floats_on_overflow():
+    import ibis
+    import psycopg
+
+    from kit import ab
+    url = _postgres_or_skip()
+    with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as con:
+        con.execute("""
+            DROP TABLE IF EXISTS kit_integers;
+            CREATE TABLE kit_integers AS SELECT CASE WHEN i % 2 = 0 THEN 'control' ELSE 'v1' END AS variant,
+                2900000000::bigint + i AS views, 5800000000::bigint + i AS huge FROM generate_series(1, 101) i""")
+    backend = ibis.connect(url)
+    arms, exact = ab.arm_moments(backend.table("kit_integers"), [ab.Mean("views")], unit=None)
+    arms, fallback = ab.arm_moments(backend.table("kit_integers"), [ab.Mean("huge")], unit=None)  # squares beyond 64 bits
+    backend.disconnect()
+    for k, remainder in enumerate([0, 1]):  # 'control' holds the even i
+        rows = [i for i in range(1, 102) if i % 2 == remainder]
+        assert exact.cross[k, 0, 0] == float(sum((2_900_000_000 + i) ** 2 for i in rows))
+        assert fallback.cross[k, 0, 0] == pytest.approx(float(sum((5_800_000_000 + i) ** 2 for i in rows)), rel=1e-12)
+
+
 # -- remembered contract passes ----------------------------------------------------------------
 
 def test_spark_files_are_remembered_and_database_tables_are_checked_each_time(slice_dir, tmp_path):
