@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_ab.py --review 2025Q4 2025Q3 [--repeat 3]
 
 1. A per-user table is generated synthetically inside DuckDB (a temporary database file).
-2. Each path runs in its own child process, so its wall time and peak memory (``ru_maxrss``)
+2. Each path runs in its own child process, so its wall time and peak memory (``VmHWM``)
    are its own:
    - ``duckdb``: ``kit.ab.analyze`` on the Ibis table — one grouped query returns per-arm sums and
      cross-products; the statistics run in Python on 31 rows (plus the one-arm-per-user check);
@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from measure import gauge, peak_mib
 
 ARMS = 31
 METRIC_NAMES = ["ctr", "conversion", "revenue_per_user", "pdp_views_per_user"]
@@ -85,15 +87,6 @@ def generate(path: Path, users: int, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def gauge() -> float:
-    """Seconds of a fixed pure-Python loop: the machine's speed at the time."""
-    start = time.perf_counter()
-    sum(i * i for i in range(10**7))
-    return time.perf_counter() - start
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def run_duckdb(path: Path, threads: int, table: str = "users", unit: str | None = "user_id") -> dict:
@@ -107,7 +100,7 @@ def run_duckdb(path: Path, threads: int, table: str = "users", unit: str | None 
     # with unit="user_id" this includes the one-arm-per-user check: the declared key on `users`,
     # an exact distinct count on the view without it
     result = ab.analyze(con.table(table), metrics, unit=unit)
-    return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb(),
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak_mib(),
             "frame": result.to_pandas().to_json(orient="split", double_precision=15)}
 
 
@@ -136,7 +129,7 @@ def run_tea(path: Path, threads: int) -> dict:
     seconds = time.perf_counter() - start
     frame = pd.concat([pair_result.to_pandas().assign(variant=str(pair[1])) for pair, pair_result in result.items()],
                       ignore_index=True)
-    return {"seconds": seconds, "peak_mb": _peak_mb(),
+    return {"seconds": seconds, "peak_mb": peak_mib(),
             "frame": frame.to_json(orient="split", double_precision=15)}
 
 
@@ -175,7 +168,7 @@ def run_pandas(path: Path, threads: int) -> dict:
     result = compute(list(sums.index), moments, metrics, "control")
     compute_seconds = time.perf_counter() - start
     return {"seconds": load + compute_seconds, "load_seconds": load, "groupby_seconds": compute_seconds,
-            "peak_mb": _peak_mb(), "frame": result.to_pandas().to_json(orient="split", double_precision=15)}
+            "peak_mb": peak_mib(), "frame": result.to_pandas().to_json(orient="split", double_precision=15)}
 
 
 def run_review(quarter: str) -> dict:
@@ -241,8 +234,7 @@ def main() -> int:
         return review_speed(args.review, args.repeat)
 
     paths = [p.strip() for p in args.paths.split(",")]
-    # Everything heavy runs in children and this process imports nothing big before them: a child's
-    # ru_maxrss starts at its parent's resident size when it is forked.
+    # Everything heavy runs in children (the data's generation too), so this process stays light.
     with tempfile.TemporaryDirectory() as folder:
         db = Path(args.db) if args.db else Path(folder) / "ab_bench.duckdb"
         generation = 0.0

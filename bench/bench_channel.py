@@ -7,12 +7,12 @@ peak (Python and NumPy allocations) in a second run of the step; the process's p
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 import tracemalloc
 
 import numpy as np
 import pandas as pd
+from measure import peak_mib
 
 from kit.channel import MODELS, attribution, response_model
 from kit.channel.response import adstock, saturation
@@ -196,7 +196,7 @@ def main() -> None:
             lambda: response_model(frame, "gmv", CHANNELS, bootstrap=args.draws, compare_shapes=False), few)
     measure(f"response model: fit + {args.draws} draws + logistic comparison fit (what the notebook runs; memory with 20 draws)",
             lambda: response_model(frame, "gmv", CHANNELS, bootstrap=args.draws), few)
-    print(f"\nprocess peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"\nprocess peak RSS: {peak_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Data: ``simulated-100k`` (100,000 BG/NBD customers with weekly-rounded times and
 ``bench_customers.simulated_summary``) and ``cdnow`` (the whole CDNOW master file from the
 ``lifetimes`` wheel, 23,570 customers, calibration 1997-01-01 … 1997-09-30, weeks). Every run is a
 child process of its own (wall time of the fit alone, imports and the summary excluded; peak memory
-``ru_maxrss`` of the whole child); the tools take turns round by round, and the table gives medians
+``VmHWM`` of the whole child); the tools take turns round by round, and the table gives medians
 and the median of the kit/lifetimes ratios pair by pair. Both tools must find the same parameters
 (1e-4 relative: lifetimes stops its optimiser earlier than the kit's Newton polish) or the script stops.
 """
@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from measure import peak_mib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,7 +63,7 @@ def run(tool: str, data: str) -> dict:
         gg = lifetimes.GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
         seconds = time.perf_counter() - began
         params = {**bg.params_.to_dict(), **gg.params_.to_dict()}
-    return {"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"seconds": seconds, "peak_mib": peak_mib(),
             "params": {k: float(v) for k, v in params.items()}}
 
 

@@ -17,16 +17,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from measure import gauge
+
 import kit
 import kit.customers as kc
 from kit.customers import clv
-
-
-def gauge() -> float:
-    """Seconds of the machine gauge loop (the session's reference: 0.38-0.62 s on an idle VM)."""
-    began = time.perf_counter()
-    sum(i * i for i in range(10**7))
-    return time.perf_counter() - began
 
 
 def simulated_summary(n: int, seed: int = 0) -> pd.DataFrame:

@@ -7,7 +7,7 @@
     python bench/bench_funnel.py bench/data/scale-0.4 --rounds 5
     python bench/bench_funnel.py --one '["chdb", "bench/data/scale-0.4"]'   # one run, JSON out
 
-Every run is a child process of its own (so its wall time and peak memory, ``ru_maxrss``, are its
+Every run is a child process of its own (so its wall time and peak memory, ``VmHWM``, are its
 own), and the tools take turns round by round (kit, chdb, pandas, polars, kit, …), so a drift of
 the machine's speed hits all of them alike; the table gives medians and each tool's median ratio to
 chdb. A run's wall time is the whole job from the Parquet files to the counts per step (imports
@@ -27,11 +27,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from measure import gauge, peak_mib
 
 STEPS = ["home_view", "pdp_view", "add_to_cart", "checkout", "pay"]
 PERIOD = ("2025-01-01", "2025-12-31")
@@ -49,14 +50,6 @@ RUNS = {
 }
 
 
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def gauge() -> float:
-    start = time.perf_counter()
-    sum(i * i for i in range(10**7))
-    return time.perf_counter() - start
 
 
 def run_kit(folder: str, attempt: str, by: str, hold: str) -> dict:
@@ -75,7 +68,7 @@ def run_kit(folder: str, attempt: str, by: str, hold: str) -> dict:
         events = attach_attributes(src, events, [by], first, last, where=events.event == STEPS[0])
     result = kf.funnel(events, STEPS, window="1D", attempt=attempt, by=by or None, hold=hold or None, quarter=PERIOD)
     reached = result.overall().to_pandas()["converted_from_previous"].astype(int).tolist()
-    return {"seconds": time.perf_counter() - start, "peak_mib": _peak_mib(), "reached": reached}
+    return {"seconds": time.perf_counter() - start, "peak_mib": peak_mib(), "reached": reached}
 
 
 def run_chdb(folder: str) -> dict:
@@ -91,7 +84,7 @@ def run_chdb(folder: str) -> dict:
     per_level = dict(tuple(map(int, line.split(","))) for line in str(chdb.query(sql, "CSV")).split())
     # a unit of level L reached steps 1..L: the units reaching step j are those of level ≥ j
     reached = [sum(n for level, n in per_level.items() if level > j) for j in range(len(STEPS))]
-    return {"seconds": time.perf_counter() - start, "peak_mib": _peak_mib(), "reached": reached}
+    return {"seconds": time.perf_counter() - start, "peak_mib": peak_mib(), "reached": reached}
 
 
 def _step_events(folder: str):
@@ -120,7 +113,7 @@ def run_pandas(folder: str) -> dict:
         chain = chain[chain["ts"].notna() & (chain["ts"] <= chain["t0"] + window)]
         chain = chain.drop(columns="prev").rename(columns={"ts": "prev"})
         reached.append(chain["user_id"].nunique())  # best attempt: a unit reaches the step if any start does
-    return {"seconds": time.perf_counter() - start, "peak_mib": _peak_mib(), "reached": reached}
+    return {"seconds": time.perf_counter() - start, "peak_mib": peak_mib(), "reached": reached}
 
 
 def run_polars(folder: str) -> dict:
@@ -137,7 +130,7 @@ def run_polars(folder: str) -> dict:
         chain = chain.filter(pl.col("nxt").is_not_null() & (pl.col("nxt") <= pl.col("t0") + pl.duration(days=1)))
         chain = chain.select("user_id", "t0", prev="nxt")
         reached.append(chain["user_id"].n_unique())
-    return {"seconds": time.perf_counter() - start, "peak_mib": _peak_mib(), "reached": reached}
+    return {"seconds": time.perf_counter() - start, "peak_mib": peak_mib(), "reached": reached}
 
 
 RUNNERS = {"kit": run_kit, "chdb": run_chdb, "pandas": run_pandas, "polars": run_polars}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 import warnings
@@ -17,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.promo_reference
+
+from measure import peak_mib
 
 import kit
 import kit.promo as promo
@@ -35,9 +36,6 @@ def series(rng: np.random.Generator, n: int, level_sd: float = 2.0) -> pd.DataFr
     return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n), "gmv": gmv,
                          "c1": controls[:, 0], "c2": controls[:, 1], "c3": controls[:, 2]})
 
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_speed(repeats: int) -> None:
@@ -90,7 +88,7 @@ def bench_quarter(quarter: str) -> None:
     print(f"{len(review.reviews)} promotions reviewed, {len(review.failures)} not analysable, "
           f"{elapsed:.1f} s in all ({elapsed / max(len(review.reviews), 1):.1f} s per promotion: daily table from the "
           f"contract, lift with {params.promo.placebos} placebo windows, cannibalisation, cost, KPIs); "
-          f"peak RSS {peak_mb():.0f} MB")
+          f"peak RSS {peak_mib():.0f} MB")
 
 
 def bench_calibration(series_per_setting: int) -> None:
@@ -196,7 +194,7 @@ def main(argv=None) -> int:
     bench_quarter("2025Q4")
     bench_truth()
     bench_calibration(50 if args.quick else 200)
-    print(f"\npeak RSS of the whole run: {peak_mb():.0f} MB")
+    print(f"\npeak RSS of the whole run: {peak_mib():.0f} MB")
     return 0
 
 

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import gauge
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results" / "report.md"
@@ -57,12 +59,6 @@ def hand_run(notebooks: list[Path], quarter: str, out: Path, cache: Path) -> tup
         per_notebook[notebook.stem] = time.perf_counter() - t0
     return time.perf_counter() - started, per_notebook
 
-
-def gauge() -> float:
-    """Seconds of a fixed pure-Python loop: the machine's speed at the time (the 30 s goal assumes ≤ 0.5 s)."""
-    started = time.perf_counter()
-    sum(i * i for i in range(10**7))
-    return time.perf_counter() - started
 
 
 def kit_run(quarter: str, out: Path, jobs: int | None, cache: Path) -> tuple[float, dict[str, float], int]:
