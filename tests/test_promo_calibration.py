@@ -103,6 +103,18 @@ def test_log_scale_effects_scale_with_the_currency():
         np.testing.assert_allclose(fen[column] / 100, yuan[column], rtol=1e-6, atol=1e-6 * yuan["actual"].abs().max())
 
 
+def test_placebos_drop_the_yearly_terms_where_their_observed_history_is_under_a_year():
+    # The first 20 days masked: some fakes have a year of calendar days before them but not a year of
+    # observed ones. They are fitted without the yearly terms (this raised before), the real window with them.
+    case = simulate(3, pre_days=730)
+    data = case.data.assign(masked=np.arange(len(case.data)) < 20)
+    result = promo.lift(data, case.start, case.end, controls=list(CONTROLS), post_days=case.post_days, warn=False,
+                        exclude="masked", yearly=2, placebos=20, n_draws=200)
+    assert result.diagnostics["yearly_harmonics"] == 2
+    # 30-day fakes stepping back from day 730: from the 12th on, less than a year is observed before them
+    assert result.diagnostics["placebo"]["windows"] >= 13
+
+
 def test_bad_long_history_options():
     case = simulate(0)
     with pytest.raises(ValueError, match="yearly must be 'auto' or a whole number"):

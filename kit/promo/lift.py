@@ -130,7 +130,8 @@ class _Estimate:
 
 def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str, start: pd.Timestamp,
             end: pd.Timestamp, pre_start: pd.Timestamp | None, post_days: int, gap_days: int,
-            excluded: np.ndarray, yearly="auto", skip_excluded_in_window: bool = False) -> _Window:
+            excluded: np.ndarray, yearly="auto", skip_excluded_in_window: bool = False,
+            short_drops_yearly: bool = False) -> _Window:
     first, last = frame[date].iloc[0], frame[date].iloc[-1]
     finish = end + pd.Timedelta(days=post_days)
     if start > end:
@@ -173,7 +174,9 @@ def _window(frame: pd.DataFrame, *, target: str, controls: list[str], date: str,
         harmonics = YEARLY_HARMONICS if observed_span >= LONG_HISTORY_DAYS else 0
     else:
         harmonics = int(yearly)
-        if harmonics and observed_span < YEAR_DAYS:
+        if harmonics and observed_span < YEAR_DAYS and short_drops_yearly:
+            harmonics = 0  # a placebo's fake with less than a year before it
+        elif harmonics and observed_span < YEAR_DAYS:
             raise ValueError(f"yearly={harmonics} needs a pre-period of at least a year; the observed one spans "
                              f"{observed_span} days ({dates[observed][0].date()} to {dates[observed][-1].date()})")
     return _Window(dates=dates, actual=actual, period=period, excluded=(period == "pre") & excluded,
@@ -591,7 +594,8 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
              trend: bool = False, yearly: int = 0, log: bool = False) -> PlaceboResult:
     """Fake promotions of the same length, latest first, inside the real pre-period and clear of masked days.
 
-    The fakes use ``yearly`` harmonics where their own pre-period spans a year, none where it is shorter."""
+    The fakes use ``yearly`` harmonics where their own observed pre-period spans a year, none where it is
+    shorter (measured as :func:`_window` measures it, masked days left out)."""
     length = (end - start).days + 1
     span = length + post_days
     pre_end = start - pd.Timedelta(days=gap_days + 1)
@@ -616,7 +620,7 @@ def _placebo(frame: pd.DataFrame, *, target, controls, date, start, end, pre_sta
         window = _window(sub, target=target, controls=controls, date=date, start=fake_start, end=fake_end,
                          pre_start=first, post_days=post_days, gap_days=gap_days,
                          excluded=excluded[(dates <= fake_end_of_span).to_numpy()], skip_excluded_in_window=True,
-                         yearly=yearly if (fake_pre_end - first).days + 1 >= YEAR_DAYS else 0)
+                         yearly=yearly, short_drops_yearly=True)
         estimate = _estimate(window, seasonality=seasonality, alpha=alpha, n_draws=n_draws, seed=seed + len(rows) + 1,
                              level_prior=level_prior, start_params=start_params, trend=trend, log=log)
         net = estimate.summary.set_index("period").loc["net"]
