@@ -210,9 +210,9 @@ class Levels:
     """``tables[j]``: the (start, chain) rows that reach step j (0-based), with times ``t0..t{j}``.
 
     Every level is a subset of the one below, so a start's depth is the number of levels it is in.
-    ``start_id`` is set when starts must be told apart (hold partitions, totals with times).
-    ``leaders`` (see :meth:`cache_leaders`): each unit's chains that come first on the attempt's
-    own order, for several results to pick their counted chain from.
+    ``start_id`` is set when starts must be told apart (totals: with times, or over hold partitions).
+    ``leaders`` (see :meth:`cache_leaders`): :func:`_leaders`, materialised for several results
+    to pick their counted chain from.
     """
 
     tables: list
@@ -233,17 +233,9 @@ class Levels:
         return Levels(tables, by, self.keys, self.start_id, leaders)
 
     def cache_leaders(self, spec: "ChainSpec") -> None:
-        """Materialise, for ``best`` and ``first``, each unit's chains that tie for first place on
-        (depth, start) or (start, depth): nearly always one per unit. The counted chain of any
-        breakdown is among them (the breakdown value and the later times only break those ties),
-        so each result ranks these few rows instead of every start again."""
-        if spec.attempt not in ("best", "first") or self.leaders is not None:
-            return
-        chain = _per_start(self, len(spec.steps))
-        t0 = time_column(0)
-        primary = [ibis.desc("depth"), t0] if spec.attempt == "best" else [t0, ibis.desc("depth")]
-        rank = ibis.rank().over(group_by=UNIT, order_by=primary)
-        self.leaders = chain.mutate(__rank=rank).filter(ibis._["__rank"] == 0).drop("__rank").cache()
+        """Materialise :func:`_leaders` (for ``best`` and ``first``), for several results to share."""
+        if spec.attempt in ("best", "first") and self.leaders is None:
+            self.leaders = _leaders(self).cache()
 
     def release(self) -> None:
         """Drop the temporary tables of :func:`levels` with ``cache=True`` (and the leaders)."""
@@ -270,7 +262,8 @@ def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False, cache: bo
         # and the later times choose among them), so the joins carry one start per unit, not all.
         earliest = starts.mutate(__earliest=starts[TS].min().over(group_by=UNIT))
         starts = earliest.filter(earliest[TS] == earliest.__earliest).drop("__earliest")
-    start_ids = start_ids or bool(spec.hold)
+    # totals over hold partitions keeps each start's deepest partition (see _per_start).
+    start_ids = start_ids or (bool(spec.hold) and needs_start_ids(spec))
     if start_ids:
         # Starts sharing every ordering key are identical rows, so how the engine numbers them
         # among themselves cannot change any result.
@@ -310,8 +303,34 @@ def _stacked(lv: Levels, k: int) -> ir.Table:
     return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
 
 
+def _leaders(lv: Levels) -> ir.Table:
+    """Each unit's chains that tie for first place on (depth, start): nearly always one per unit,
+    with ``depth`` and the times. The counted chain of ``best`` is among them (the breakdown value
+    and the later times only break those ties), and so is that of ``first``: its levels hold only
+    each unit's earliest starts (see :func:`levels`), so its order (start, depth) ranks the same.
+
+    A unit's deepest chains are its rows of the deepest level it is in: the rows of level j whose
+    unit is not in level j + 1. Hash anti-joins on the integer units find them, so only these few
+    rows are ranked, not every start stacked over every level. With a hold a start may appear in
+    several partitions; each of its rows at that depth stays, and the later times choose.
+    """
+    k = len(lv.tables)
+    kind = lv.tables[0][time_column(0)].type()
+    parts = []
+    for j, table in enumerate(lv.tables):
+        if j + 1 < k:
+            deeper = lv.tables[j + 1].select(__deeper=UNIT).distinct()
+            table = table.anti_join(deeper, table[UNIT] == deeper.__deeper)
+        times = {time_column(i): (table[time_column(i)] if i <= j else ibis.null(kind)) for i in range(k)}
+        parts.append(table.select(UNIT, *lv.by, **times, depth=ibis.literal(j + 1, "int8")))
+    deepest = ibis.union(*parts, distinct=False) if k > 1 else parts[0]
+    t0 = time_column(0)
+    earliest = deepest.mutate(__earliest=deepest[t0].min().over(group_by=UNIT))
+    return earliest.filter(earliest[t0] == earliest.__earliest).drop("__earliest")
+
+
 def needs_start_ids(spec: ChainSpec) -> bool:
-    return spec.attempt == "totals" or bool(spec.hold)
+    return spec.attempt == "totals"
 
 
 def _per_start(lv: Levels, k: int) -> ir.Table:
@@ -338,17 +357,11 @@ def chains(tagged: ir.Table, spec: ChainSpec, times: bool = True, lv: Levels | N
     later = [time_column(j) for j in range(1, k)]
     if spec.attempt == "totals":
         return _per_start(lv, k)
-    chain = lv.leaders if lv.leaders is not None else _per_start(lv, k)
+    chain = lv.leaders if lv.leaders is not None else _leaders(lv)
     if spec.attempt == "best" and not lv.by and not times:
         return chain.group_by(UNIT).aggregate(depth=chain.depth.max())
-    t0 = time_column(0)
-    if lv.leaders is not None:  # every row left ties on (depth, start): the rest of the order decides
-        order = [*lv.by, *later]
-    elif spec.attempt == "best":
-        order = [ibis.desc("depth"), t0, *lv.by, *later]
-    else:  # first: the unit's earliest start in the period
-        order = [t0, ibis.desc("depth"), *lv.by, *later]
-    rank = ibis.row_number().over(group_by=UNIT, order_by=order)
+    # Every row left ties on (depth, start): the breakdown value and the later times decide.
+    rank = ibis.row_number().over(group_by=UNIT, order_by=[*lv.by, *later])
     return chain.mutate(__rank=rank).filter(ibis._.__rank == 0).drop("__rank")
 
 
