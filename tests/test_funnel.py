@@ -187,22 +187,30 @@ def test_hold_keeps_the_item_constant():
 
 def test_hold_copies_valueless_events_only_near_their_partitions(logs):
     """The brute-force comparison above proves the chains with hold unchanged; this proves the pruning
-    it covers really happens in those logs: a valueless event is copied into ∅ and into the partitions
-    with a valued event in its own or an adjacent window-long bucket, not into every item of its unit."""
+    it covers really happens in those logs: a valueless event of steps 2.. is copied into ∅ and into
+    each partition with a valued event within a window of it (all of those, and only partitions with
+    a valued event in its own or an adjacent window-long bucket), not into every item of its unit."""
     spec = ChainSpec(steps=tuple(parse_steps(STEPS)), window=pd.Timedelta(WINDOW), attempt="best", unit="user_id",
                      by=(), hold="sku_id", bounds=BOUNDS)
     with _engine.prepared(ibis.memtable(logs), spec) as tagged:
         placed = _engine._hold_partitions(tagged, spec.window)[1].to_pandas()
         events = tagged.to_pandas()
-    valued, bare = events[events[_engine.HOLD].notna()], events[events[_engine.HOLD].isna()]
-    bucket = lambda ts: ts.astype("datetime64[s]").astype("int64") // int(WINDOW.total_seconds())  # noqa: E731
-    near = {(u, b + d, p) for u, b, p in zip(valued[_engine.UNIT], bucket(valued[_engine.TS]), valued[_engine.HOLD])
-            for d in (-1, 0, 1)}
-    parts = valued.groupby(_engine.UNIT)[_engine.HOLD].unique()
-    copies = sum((u, b, p) in near for u, b in zip(bare[_engine.UNIT], bucket(bare[_engine.TS])) for p in parts.get(u, ()))
-    everywhere = int(bare[_engine.UNIT].map(parts.map(len)).fillna(0).sum())   # into every item of the unit
-    assert len(placed) == len(valued) + len(bare) + copies                     # valued, ∅, near copies
-    assert copies < 0.8 * everywhere, (copies, everywhere)
+    later = events[events[_engine.STEP] > 0]
+    valued, bare = events[events[_engine.HOLD].notna()], later[later[_engine.HOLD].isna()]
+    times = valued.groupby([_engine.UNIT, _engine.HOLD])[_engine.TS].apply(list)
+    bucket = lambda ts: pd.Timestamp(ts).timestamp() // WINDOW.total_seconds()  # noqa: E731
+    needed, adjacent, everywhere = [], 0, 0
+    for unit, ts, step in zip(bare[_engine.UNIT], bare[_engine.TS], bare[_engine.STEP]):
+        for part, valued_times in times.get(unit, pd.Series(dtype=object)).items():
+            everywhere += 1
+            adjacent += any(abs(bucket(v) - bucket(ts)) <= 1 for v in valued_times)
+            if any(abs(v - ts) <= WINDOW for v in valued_times):
+                needed.append((unit, ts, step, part))
+    copies = len(placed) - len(later)          # besides each event in its own partition (or ∅)
+    rows = set(zip(placed[_engine.UNIT], placed[_engine.TS], placed[_engine.STEP], placed[_engine.PART]))
+    assert all(row in rows for row in needed)
+    assert len(needed) <= copies <= adjacent < 0.8 * everywhere, (len(needed), copies, adjacent, everywhere)
+    assert len(needed) > 100
 
 
 def test_wilson_intervals_and_rates_from_counts(logs):

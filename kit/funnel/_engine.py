@@ -26,8 +26,9 @@ from kit.funnel._input import Step, interval_literal, require_columns
 
 UNIT, TS, STEP, HOLD, PART, START_ID = "__unit", "__ts", "__step", "__hold", "__part", "__start"
 BUCKET = "__bucket"
-# The partition of the step events that carry no hold value (see _hold_partitions).
-_NO_HOLD_VALUE = "∅ (no hold value)"
+# The partition of the step events that carry no hold value (see _hold_partitions); the values
+# are numbered from 0 (see prepared).
+_NO_HOLD_VALUE = -1
 ATTEMPTS = ("best", "first", "totals")
 
 
@@ -95,9 +96,9 @@ def prepared(events: ir.Table, spec: ChainSpec, unit_names: list | None = None):
     """The step events, materialised once in the engine (a temporary table), checked, then released.
 
     Every level of the funnel reads them, so they are scanned, filtered and converted only once.
-    Units are numbered (``__unit``: 0, 1, … in the order of their names): every join and count
-    after this one compares integers, not strings. ``unit_names``, if a list, receives the table
-    from numbers to names (valid inside the ``with``).
+    Units are numbered (``__unit``: 0, 1, … in the order of their names), and so are the hold
+    values (``__hold``): every join and count after this one compares integers, not strings.
+    ``unit_names``, if a list, receives the table from numbers to names (valid inside the ``with``).
     """
     cached = _tag(events, spec).cache()
     temporary = [cached]
@@ -108,7 +109,14 @@ def prepared(events: ir.Table, spec: ChainSpec, unit_names: list | None = None):
         names = names.mutate(**{UNIT: ibis.row_number().over(order_by="__name")}).cache()
         temporary.append(names)
         numbered = cached.inner_join(names, cached[UNIT] == names.__name)
-        numbered = numbered.select(names[UNIT], *[c for c in cached.columns if c != UNIT and not c.startswith("__m")])
+        codes = {UNIT: names[UNIT]}
+        if spec.hold:
+            values = cached.select(__value=cached[HOLD]).filter(ibis._.__value.notnull()).distinct()
+            values = values.mutate(__code=ibis.row_number().over(order_by="__value")).cache()
+            temporary.append(values)
+            numbered = numbered.left_join(values, cached[HOLD] == values.__value)
+            codes[HOLD] = values.__code
+        numbered = numbered.select(*[codes.get(c, cached[c]).name(c) for c in cached.columns if not c.startswith("__m")])
         numbered = numbered.cache()
         temporary.append(numbered)
         cached.release()
@@ -150,27 +158,31 @@ def _check(tagged: ir.Table, spec: ChainSpec) -> None:
 
 
 def _hold_partitions(tagged: ir.Table, window: pd.Timedelta) -> tuple[ir.Table, ir.Table]:
-    """Where the step events without a hold value may matter, and the step events per partition.
+    """Where the step events without a hold value may matter, and the later steps' events per partition.
 
     A chain of partition p (a unit's hold value) may use the events carrying p and those carrying
     none, all within one window. Copying every valueless event into every partition of its unit
     (a user's home views into each item they ever viewed) grows with events × items, so a valueless
-    event goes only where it can meet a p-valued event: into p when p has one in its own or an
-    adjacent window-long time bucket (a superset of "within the window"), and into one partition of
-    no value, ∅, that every unit with valueless events has. That changes no chain: a chain of p
-    that uses a p-valued event lies within one window of it, so each of its events was copied; one
-    that uses none is a chain of ∅ (where the greedy chain from the same start is at least as deep,
-    with no later times), and each start keeps its best chain over its partitions.
+    event goes only where it can meet a p-valued event: into p when p has one within a window of
+    it (a start: within the window after it), and into one partition of no value, ∅, that every
+    unit with valueless events has. That changes no chain: a chain of p that uses a p-valued event
+    lies within one window of it, so each of its events was copied; one that uses none is a chain
+    of ∅ (where the greedy chain from the same start is at least as deep, with no later times), and
+    each start keeps its best chain over its partitions.
 
-    Returns ``near`` (unit, time bucket, partition: where a valueless event of that bucket is
-    copied) and the step events placed in their partitions; see :func:`_spread`.
+    Returns ``near`` (per unit, window-long time bucket and partition: the earliest and latest time
+    of the partition's valued events in that bucket and the two beside it, enough to test "within a
+    window" for a valueless event of the bucket) and the events of steps 2.. in their partitions
+    (the starts are spread by :func:`levels`); see :func:`_spread`.
     """
     valued = tagged.filter(tagged[HOLD].notnull())
     bucket = _bucket(valued, window)
-    near = ibis.union(*[valued.select(UNIT, **{BUCKET: bucket + shift, PART: valued[HOLD]}) for shift in (-1, 0, 1)],
-                      distinct=True)
-    placed = valued.select(UNIT, TS, STEP, **{PART: valued[HOLD]})
-    spread = _spread(tagged.filter(tagged[HOLD].isnull()).drop(HOLD), near, window)
+    shifted = ibis.union(*[valued.select(UNIT, TS, **{BUCKET: bucket + shift, PART: valued[HOLD]})
+                           for shift in (-1, 0, 1)], distinct=False)
+    near = shifted.group_by([UNIT, BUCKET, PART]).aggregate(__first=shifted[TS].min(), __last=shifted[TS].max())
+    later = tagged.filter(tagged[STEP] > 0)
+    placed = later.filter(later[HOLD].notnull()).select(UNIT, TS, STEP, **{PART: later[HOLD]})
+    spread = _spread(later.filter(later[HOLD].isnull()).drop(HOLD), near, window)
     return near, placed.union(spread.select(UNIT, TS, STEP, PART), distinct=False)
 
 
@@ -180,12 +192,16 @@ def _bucket(rows: ir.Table, window: pd.Timedelta) -> ir.IntegerValue:
     return rows[TS].epoch_seconds() // seconds
 
 
-def _spread(rows: ir.Table, near: ir.Table, window: pd.Timedelta) -> ir.Table:
-    """``rows`` without a hold value, once in ∅ and once in each partition ``near`` them (with ``PART``)."""
+def _spread(rows: ir.Table, near: ir.Table, window: pd.Timedelta, starts: bool = False) -> ir.Table:
+    """``rows`` without a hold value, once in ∅ and once in each partition with a valued event within
+    a window of them (``starts``: within the window after them), with ``PART``; see :func:`_hold_partitions`."""
     keyed = rows.mutate(**{BUCKET: _bucket(rows, window)})
     joined = keyed.inner_join(near, [UNIT, BUCKET])
+    span = window.to_pytimedelta()
+    earliest = joined[TS] if starts else joined[TS] - span
+    joined = joined.filter((joined.__last >= earliest) & (joined.__first <= joined[TS] + span))
     copies = joined.select(*rows.columns, **{PART: joined[PART]})
-    alone = rows.mutate(**{PART: ibis.literal(_NO_HOLD_VALUE)})
+    alone = rows.mutate(**{PART: ibis.literal(_NO_HOLD_VALUE, "int64")})
     return copies.union(alone, distinct=False)
 
 
@@ -273,7 +289,7 @@ def levels(tagged: ir.Table, spec: ChainSpec, start_ids: bool = False, cache: bo
     if spec.hold:
         near, step_events = _hold_partitions(tagged, spec.window)
         own = starts.filter(starts[HOLD].notnull()).mutate(**{PART: starts[HOLD]})
-        spread = _spread(starts.filter(starts[HOLD].isnull()).drop(HOLD), near, spec.window)
+        spread = _spread(starts.filter(starts[HOLD].isnull()).drop(HOLD), near, spec.window, starts=True)
         first = own.select(*ids, UNIT, PART, *by, **{time_column(0): own[TS]}).union(
             spread.select(*ids, UNIT, PART, *by, **{time_column(0): spread[TS]}))
         keys = [UNIT, PART]
