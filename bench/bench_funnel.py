@@ -13,7 +13,7 @@ the machine's speed hits all of them alike; the table gives medians and each too
 chdb. A run's wall time is the whole job from the Parquet files to the counts per step (imports
 excluded; the kit's includes opening the source, whose contract pass is remembered after the
 warm-up round). Every tool must report the same units per step as the kit's ``attempt="best"``
-(the script stops otherwise); the kit's other modes (first, totals, a breakdown; hold only when --runs names it) are timed
+(the script stops otherwise); the kit's other modes (first, totals, a breakdown, a hold) are timed
 against the same chdb query, the fastest peer's answer to the headline question.
 
 The funnel is home_view → pdp_view → add_to_cart → checkout → pay, 1-day window, the whole of 2025
@@ -152,8 +152,7 @@ def main() -> None:
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds (after one warm-up round)")
-    # hold is left out by default: at 10M events it ran 511 s with a 19.8 GB peak (bench/results/funnel.md)
-    parser.add_argument("--runs", default=",".join(r for r in RUNS if "hold" not in r),
+    parser.add_argument("--runs", default=",".join(RUNS),
                         help="comma-separated labels of RUNS to include")
     args = parser.parse_args()
     if args.one:
